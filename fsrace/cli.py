@@ -1,0 +1,249 @@
+"""The ``fsrace`` command line: a thin shell over the tracer and the analyzers.
+
+Only this module and the recording backends touch the live system.  Every
+command turns the errors users can fix into one clear message and exit
+status 2; nothing ends in a traceback (set ``FSRACE_DEBUG=1`` to see one
+for an internal error).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from fsrace.safe_text import printable
+
+EXIT_USAGE = 2
+
+
+def err_console() -> Console:
+    """Console for progress and messages (stderr); plain when not a terminal."""
+    return Console(stderr=True, highlight=False)
+
+
+def out_console(file: Any = None) -> Console:
+    """Console for reports (stdout or a file)."""
+    return Console(file=file, highlight=False, soft_wrap=False)
+
+
+class UserError(click.ClickException):
+    """An error the user can fix: printed as one message, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:  # noqa: D102 - click API
+        console = err_console()
+        console.print(Text("fsrace: ", style="bold red") + Text(printable(self.message)))
+
+
+def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Translate the library's errors into UserError at the CLI boundary."""
+    import functools
+
+    from analyzers.load import LoadError
+    from tracer.eventlog import EventLogError
+    from tracer.strace_backend import RecordError
+    from tracer.strace_import import ImportError_
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ImportError_, EventLogError, RecordError, LoadError) as exc:
+            raise UserError(str(exc)) from None
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(0)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fsrace")
+def cli() -> None:
+    """fsrace: find the file-system races between concurrent processes.
+
+    Record a command with `fsrace record`, or import a `strace -f` log you
+    already have with `fsrace import`, then `fsrace analyze` the event log.
+    """
+
+
+# ---------------------------------------------------------------- import
+
+def _progress(console: Console, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                    console=console, transient=True,
+                    disable=not console.is_terminal)
+
+
+def run_import(inputs: list[str], output: str, console: Console, **kwargs: Any):
+    """Import strace logs with a progress bar (by bytes) on a terminal."""
+    from tracer.strace_import import import_strace
+
+    with _progress(console, "importing") as progress:
+        task = progress.add_task("import", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        return import_strace(inputs, output, on_progress=on_progress, **kwargs)
+
+
+def _report_import(console: Console, stats: Any, output: str) -> None:
+    paths, unresolved = stats.paths, stats.unresolved
+    share = 100.0 * (paths - unresolved) / paths if paths else 100.0
+    console.print(Text(f"{stats.lines_read} lines read, {stats.events} events written to "
+                       f"{printable(output)}; {share:.2f}% of {paths} path arguments resolved"))
+    if stats.unparsed:
+        console.print(Text(f"{stats.unparsed} lines were not strace output and were skipped:",
+                           style="yellow"))
+        for sample in stats.unparsed_samples:
+            console.print(Text(f"  {printable(sample['file'])}:{sample['line']}: "
+                               f"{printable(sample['text'][:120])}"))
+    for warning in stats.warnings:
+        console.print(Text("warning: " + printable(warning), style="yellow"))
+
+
+@cli.command("import")
+@click.argument("logs", nargs=-1, required=True)
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Event log to write (.jsonl, or .jsonl.gz to compress; - for stdout).")
+@click.option("--cwd", "initial_cwd", default=None,
+              help="Working directory of the first process (when the log does not show it).")
+@_guard
+def import_cmd(logs: tuple[str, ...], output: str, initial_cwd: str | None) -> None:
+    """Import strace logs (strace -f, -ff files, terminal output; - for stdin).
+
+    Writes an fsrace event log in which every file operation carries its
+    resolved absolute path(s).
+    """
+    console = err_console()
+    stats = run_import(list(logs), output, console, initial_cwd=initial_cwd)
+    _report_import(console, stats, output)
+
+
+# ---------------------------------------------------------------- record
+
+def _status_printer(console: Console):
+    """A live status line for recording (only on a terminal)."""
+    from rich.live import Live
+
+    live = Live(Text(""), console=console, transient=True, refresh_per_second=4,
+                auto_refresh=False) if console.is_terminal else None
+
+    def on_status(status: Any) -> None:
+        if live is not None:
+            live.update(Text(f"recording: {status.elapsed:6.1f} s, "
+                             f"{status.live_processes} processes, "
+                             f"log {status.log_bytes / 1e6:.1f} MB"), refresh=True)
+    return live, on_status
+
+
+def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
+              console: Console, stdout: Any = None, stderr: Any = None) -> tuple[Any, Any]:
+    """Record ``copies`` concurrent copies of ``cmd`` and import the log."""
+    from tracer.strace_backend import record
+
+    workdir = None
+    if keep_strace:
+        strace_log = Path(keep_strace)
+    else:
+        workdir = tempfile.mkdtemp(prefix="fsrace-")
+        strace_log = Path(workdir) / "strace.log"
+    live, on_status = _status_printer(console)
+    try:
+        if live is not None:
+            live.start()
+        try:
+            result = record(cmd, copies=copies, strace_log=strace_log, on_status=on_status,
+                            stdout=stdout, stderr=stderr)
+        finally:
+            if live is not None:
+                live.stop()
+        copies_info = [{"pid": c.pid, "exit_code": c.exit_code, "signal": c.signal}
+                       for c in result.copies]
+        header = {"backend": "strace", "command": cmd, "copies": copies,
+                  "strace_argv": result.strace_argv, "strace_version": result.strace_version,
+                  "start_time": result.started, "created_by": "fsrace record"}
+        trailer = {"interrupted": result.interrupted, "copies": copies_info,
+                   "exit_status": result.exit_status, "duration": result.ended - result.started,
+                   "recorder_warnings": result.warnings}
+        stats = run_import([str(result.strace_log)], output, console, command=cmd,
+                           initial_cwd=os.getcwd(), header_extra=header,
+                           trailer_extra=trailer)
+        return result, stats
+    finally:
+        if workdir is not None:
+            for name in os.listdir(workdir):
+                os.unlink(os.path.join(workdir, name))
+            os.rmdir(workdir)
+
+
+def print_record_summary(console: Console, result: Any, stats: Any, output: str) -> None:
+    """The one-screen summary after recording."""
+    codes = ", ".join(
+        (f"{c.pid}:{c.signal}" if c.signal else f"{c.pid}:{c.exit_code}") for c in result.copies)
+    failed = sum(1 for c in result.copies if c.signal or c.exit_code)
+    share = 100.0 * (stats.paths - stats.unresolved) / stats.paths if stats.paths else 100.0
+    title = "interrupted" if result.interrupted else "recorded"
+    console.print(Text(f"fsrace {title}: {len(result.copies)} cop{'y' if len(result.copies) == 1 else 'ies'}"
+                       f", {failed} failed; {stats.processes} processes, {stats.events} events "
+                       f"in {result.ended - result.started:.1f} s", style="bold"))
+    console.print(Text(f"  exit codes (pid:code): {codes}"))
+    console.print(Text(f"  paths resolved: {share:.2f}% of {stats.paths}; "
+                       f"unparsed lines: {stats.unparsed}"))
+    console.print(Text(f"  event log: {printable(output)}"))
+    for warning in list(result.warnings) + list(stats.warnings):
+        console.print(Text("  warning: " + printable(warning), style="yellow"))
+
+
+@cli.command("record", context_settings={"ignore_unknown_options": True})
+@click.option("-o", "--output", default="fsrace-events.jsonl", show_default=True,
+              help="Event log to write (.jsonl or .jsonl.gz).")
+@click.option("-j", "--jobs", "copies", default=1, show_default=True, type=click.IntRange(1, 512),
+              help="Start this many copies of the command at once.")
+@click.option("--keep-strace", default=None, metavar="FILE",
+              help="Also keep strace's raw log in FILE.")
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+@_guard
+def record_cmd(output: str, copies: int, keep_strace: str | None, cmd: tuple[str, ...]) -> None:
+    """Run CMD (N copies at once with -j N) under strace and write an event log.
+
+    Exit status: the command's; with -j, the first non-zero among the copies.
+    """
+    console = err_console()
+    result, stats = do_record(list(cmd), output, copies, keep_strace, console)
+    print_record_summary(console, result, stats, output)
+    if result.interrupted:
+        sys.exit(130)
+    sys.exit(result.exit_status)
+
+
+def main() -> None:
+    """Console-script entry point: run the CLI, never end in a traceback."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        err_console().print(Text("fsrace: interrupted", style="yellow"))
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("FSRACE_DEBUG"):
+            raise
+        err_console().print(Text(f"fsrace: internal error: {type(exc).__name__}: "
+                                 f"{printable(exc)} (set FSRACE_DEBUG=1 for details; "
+                                 "please report it)", style="bold red"))
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Reading and writing event logs: JSON Lines with a header and a trailer.
+
+Layout of a log (one JSON object per line)::
+
+    {"format": "fsrace-events", "version": "1.0", "backend": "strace", ...}
+    {"seq": 1, "type": "exec", ...}
+    ...
+    {"format": "fsrace-events-trailer", "events": N, "lines_read": M, ...}
+
+The header says how the log was made; the trailer accounts for everything
+that went in (lines read, events written, lines not understood with samples,
+unresolved paths) and whether the recording was interrupted.  A log without
+a trailer was cut short (the writer was killed); readers still load it and
+say so.  Files whose name ends in ``.gz`` are compressed transparently, and
+``-`` means standard input/output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .events import FORMAT, TRAILER_FORMAT, VERSION
+
+
+class EventLogError(Exception):
+    """The file is not a usable event log; the message says why."""
+
+
+def open_text(path: str | Path, mode: str) -> IO[str]:
+    """Open ``path`` for text reading/writing, gunzipping ``.gz``; ``-`` is stdio."""
+    if str(path) == "-":
+        stream = sys.stdin.buffer if "r" in mode else sys.stdout.buffer
+        return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape",
+                                write_through=False)
+    if str(path).endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8", errors="surrogateescape",
+                         compresslevel=6)
+    return open(path, mode, encoding="utf-8", errors="surrogateescape",
+                buffering=1 << 20)
+
+
+class EventLogWriter:
+    """Write a header, events, and a trailer to an event log file.
+
+    Use as a context manager; ``close()`` writes the trailer, so an
+    exception inside the ``with`` block still leaves a complete, valid log
+    (the caller records why in ``trailer``).
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]):
+        self.path = path
+        self._out = open_text(path, "w")
+        head = {"format": FORMAT, "version": VERSION}
+        head.update(header)
+        self._out.write(json.dumps(head) + "\n")
+        self.count = 0
+        self.trailer: dict[str, Any] = {}
+        # Bound once: the encoder is called once per event on the hot path.
+        self._dumps = json.JSONEncoder(separators=(",", ":")).encode
+        self._write = self._out.write
+
+    def write(self, event: dict[str, Any]) -> None:
+        """Append one event."""
+        self._write(self._dumps(event))
+        self._write("\n")
+        self.count += 1
+
+    def close(self) -> None:
+        """Write the trailer and close the file (idempotent)."""
+        if self._out is None:
+            return
+        trailer = {"format": TRAILER_FORMAT, "events": self.count}
+        trailer.update(self.trailer)
+        self._out.write(json.dumps(trailer) + "\n")
+        if str(self.path) == "-":
+            self._out.flush()
+            self._out.detach()
+        else:
+            self._out.close()
+        self._out = None
+
+    def __enter__(self) -> "EventLogWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class EventLog:
+    """An opened event log: its header, an event iterator, and the trailer.
+
+    ``trailer`` is filled once ``events`` has been consumed; it is ``None``
+    when the log had none (cut short).
+    """
+
+    header: dict[str, Any]
+    path: str
+    trailer: dict[str, Any] | None = None
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    _stream: Any = None
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Yield each event once, in file order; fills ``trailer``."""
+        loads = json.loads
+        lineno = 1
+        with self._stream as stream:
+            for line in stream:
+                lineno += 1
+                try:
+                    obj = loads(line)
+                except ValueError:
+                    if line.strip():
+                        self.bad_lines.append((lineno, line[:200]))
+                    continue
+                if "seq" in obj:
+                    yield obj
+                elif obj.get("format") == TRAILER_FORMAT:
+                    self.trailer = obj
+                else:
+                    self.bad_lines.append((lineno, line[:200]))
+
+
+def read_header(first_line: str, path: str) -> dict[str, Any]:
+    """Parse and check an event-log header line; raise EventLogError if wrong."""
+    try:
+        head = json.loads(first_line)
+    except ValueError:
+        head = None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise EventLogError(f"{path}: not an fsrace event log (the first line is not "
+                            f"a '{FORMAT}' header)")
+    version = str(head.get("version", ""))
+    major = version.split(".")[0]
+    if major != VERSION.split(".")[0]:
+        raise EventLogError(
+            f"{path}: event-log format version {version or '?'} is not supported by this "
+            f"fsrace (it reads version {VERSION.split('.')[0]}.x); use the fsrace version "
+            f"that wrote it, or re-import the original strace log")
+    return head
+
+
+def open_event_log(path: str | Path) -> EventLog:
+    """Open an event log for reading and check its header."""
+    try:
+        stream = open_text(path, "r")
+        first = stream.readline()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise EventLogError(f"{path}: cannot read: {exc}") from None
+    header = read_header(first, str(path))
+    return EventLog(header=header, path=str(path), _stream=stream)
+
+
+def looks_like_event_log(path: str | Path) -> bool:
+    """True when the file starts with an event-log header (cheap sniff)."""
+    try:
+        with open_text(path, "r") as stream:
+            first = stream.readline(4096)
+    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
+        return False
+    return first.startswith("{") and f'"{FORMAT}"' in first

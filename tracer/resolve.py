@@ -1,0 +1,741 @@
+"""Per-process state that turns syscall arguments into absolute paths.
+
+The resolver is fed completed syscalls in log order (the strace importer
+joins unfinished/resumed lines and decides which process a line belongs to)
+and emits one event dict per call.  It keeps, per process, what the kernel
+keeps and the log only shows indirectly:
+
+* the working directory (``chdir``/``fchdir``, learnt from ``getcwd`` and
+  from ``-y`` decorations of ``AT_FDCWD``), shared with ``CLONE_FS`` and
+  copied on fork;
+* the fd table: fd -> open file description (shared by ``dup`` and fork),
+  close-on-exec bits, shared by threads (``CLONE_FILES``);
+* the open file descriptions themselves, whose paths follow renames of the
+  file or of any ancestor directory, and which remember whether they ever
+  held a lock (so that the analyzer can be told when that lock dies).
+
+Nothing is guessed: a relative path whose base is unknown is emitted with
+``path: null`` and ``unresolved: true``.  Paths are normalised lexically
+(``a/./b/../c`` -> ``a/c``); symlinks are not followed, because the log does
+not say what they pointed to at the time.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Callable
+
+from .events import proc_key
+from .strace_parse import decode_fd, decode_string, split_args
+
+AT_FDCWD = -100
+
+Event = dict[str, Any]
+
+
+class OpenFile:
+    """One open file description: what an fd points to, shared by dups."""
+
+    __slots__ = ("id", "path", "refs", "locked")
+
+    def __init__(self, ofd_id: int, path: str | None):
+        self.id = ofd_id
+        self.path = path
+        self.refs = 0
+        self.locked = False
+
+
+class FdTable:
+    """An fd table: fd -> OpenFile plus the close-on-exec set."""
+
+    __slots__ = ("fds", "cloexec", "users")
+
+    def __init__(self) -> None:
+        self.fds: dict[int, OpenFile] = {}
+        self.cloexec: set[int] = set()
+        self.users = 1  # processes sharing this table (CLONE_FILES without a thread)
+
+
+class FsState:
+    """The filesystem context of a process (its cwd), shared by CLONE_FS."""
+
+    __slots__ = ("cwd",)
+
+    def __init__(self, cwd: str | None):
+        self.cwd = cwd
+
+
+class Process:
+    """A traced process (thread group)."""
+
+    __slots__ = ("pid", "key", "parent", "fdt", "fs", "tids", "exited", "argv")
+
+    def __init__(self, pid: int, key: str, parent: "Process | None",
+                 fdt: FdTable, fs: FsState):
+        self.pid = pid
+        self.key = key
+        self.parent = parent
+        self.fdt = fdt
+        self.fs = fs
+        self.tids: set[int] = {pid}
+        self.exited = False
+        self.argv: list[str] | None = None
+
+
+_CLONE_FLAGS = re.compile(r"flags=([A-Z0-9_|]+)")
+_NUM = re.compile(r"-?\d+")
+_WAIT_EXIT = re.compile(r"WEXITSTATUS\(s\) == (\d+)")
+_WAIT_SIG = re.compile(r"WTERMSIG\(s\) == (\w+)")
+_SI_PID = re.compile(r"si_pid=(\d+)")
+_SI_CODE = re.compile(r"si_code=(\w+)")
+_SI_STATUS = re.compile(r"si_status=(\w+)")
+_LOCK_FIELDS = re.compile(r"l_type=(\w+).*?l_start=(-?\w+).*?l_len=(-?\w+)")
+_OPENAT2_FLAGS = re.compile(r"flags=([A-Z0-9_|]+|0)")
+
+#: Results of ``waitid``'s si_code that mean the child is gone.
+_CHILD_ENDED = {"CLD_EXITED", "CLD_KILLED", "CLD_DUMPED"}
+
+
+def normalize(path: str) -> str:
+    """Lexically normalise an absolute path (no symlink resolution)."""
+    if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
+        path = posixpath.normpath(path)
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+    return path
+
+
+def _int(token: str) -> int | None:
+    """Parse an integer token as strace prints it (decimal, hex or ~0U forms)."""
+    try:
+        return int(token, 0)
+    except (ValueError, TypeError):
+        m = _NUM.match(token or "")
+        return int(m.group()) if m else None
+
+
+class Resolver:
+    """Feeds on completed syscalls, keeps process state, emits events.
+
+    ``emit`` receives each finished event dict (the caller numbers it).
+    ``initial_cwd`` is the working directory of processes whose start the
+    log does not show (known to ``fsrace record``; optional on import).
+    """
+
+    def __init__(self, emit: Callable[[Event], None], initial_cwd: str | None = None):
+        self._emit = emit
+        self.initial_cwd = initial_cwd
+        self.threads: dict[int, Process] = {}
+        self.processes: list[Process] = []
+        self._incarnations: dict[int, int] = {}
+        self._live_ofds: dict[int, OpenFile] = {}
+        self._fs_states: list[FsState] = []
+        self._next_ofd = 1
+        self.paths = 0
+        self.unresolved = 0
+        self.truncated = 0
+        self.unknown_fds = 0
+        self.child_processes = 0
+        self._handlers = _HANDLERS
+
+    # ----------------------------------------------------------------- processes
+
+    def new_root(self, tid: int) -> Process:
+        """Register a process whose creation the log does not show."""
+        return self._new_process(tid, None, FdTable(), self._new_fs(self.initial_cwd))
+
+    def _new_fs(self, cwd: str | None) -> FsState:
+        fs = FsState(cwd)
+        self._fs_states.append(fs)
+        return fs
+
+    def _new_process(self, pid: int, parent: Process | None, fdt: FdTable,
+                     fs: FsState) -> Process:
+        n = self._incarnations.get(pid, 0) + 1
+        self._incarnations[pid] = n
+        proc = Process(pid, proc_key(pid, n), parent, fdt, fs)
+        self.threads[pid] = proc
+        self.processes.append(proc)
+        return proc
+
+    def rebind(self, old_tid: int, new_tid: int) -> None:
+        """Give the process known under a placeholder tid its real pid."""
+        proc = self.threads.pop(old_tid)
+        proc.tids.discard(old_tid)
+        proc.tids.add(new_tid)
+        if proc.pid == old_tid:
+            proc.pid = new_tid
+            proc.key = proc_key(new_tid, 1)
+        self.threads[new_tid] = proc
+
+    def live_processes(self) -> list[Process]:
+        """Processes that have not exited yet."""
+        return [p for p in self.processes if not p.exited]
+
+    # ------------------------------------------------------------- fd handling
+
+    def _new_ofd(self, path: str | None) -> OpenFile:
+        ofd = OpenFile(self._next_ofd, path)
+        self._next_ofd += 1
+        self._live_ofds[ofd.id] = ofd
+        return ofd
+
+    def _install(self, fdt: FdTable, fd: int, ofd: OpenFile, cloexec: bool,
+                 released: list[OpenFile]) -> None:
+        old = fdt.fds.get(fd)
+        if old is not None and old is not ofd:
+            self._unref(old, released)
+        if old is not ofd:
+            ofd.refs += 1
+        fdt.fds[fd] = ofd
+        if cloexec:
+            fdt.cloexec.add(fd)
+        else:
+            fdt.cloexec.discard(fd)
+
+    def _unref(self, ofd: OpenFile, released: list[OpenFile]) -> bool:
+        ofd.refs -= 1
+        if ofd.refs <= 0:
+            self._live_ofds.pop(ofd.id, None)
+            if ofd.locked:
+                released.append(ofd)
+            return True
+        return False
+
+    def _drop_fd(self, fdt: FdTable, fd: int, released: list[OpenFile]) -> tuple[OpenFile | None, bool]:
+        ofd = fdt.fds.pop(fd, None)
+        fdt.cloexec.discard(fd)
+        if ofd is None:
+            return None, False
+        return ofd, self._unref(ofd, released)
+
+    def _emit_releases(self, proc: Process, tid: int, ev: Event, released: list[OpenFile]) -> None:
+        for ofd in released:
+            self._emit({"seq": 0, "type": "release", "ts": ev.get("ts"), "pid": proc.pid, "tid": tid,
+                        "proc": proc.key, "ofd": ofd.id, "path": ofd.path,
+                        "cause": ev.get("syscall")})
+
+    # --------------------------------------------------------------- paths
+
+    def _fd_path(self, proc: Process, token: str) -> str | None:
+        """Path of an fd argument: its -y decoration, else the fd table."""
+        parsed = decode_fd(token)
+        if parsed is None:
+            return None
+        fd, deco = parsed
+        if deco is not None:
+            if deco.endswith(" (deleted)"):
+                deco = deco[:-10]
+            if deco.startswith("/"):
+                ofd = proc.fdt.fds.get(fd) if fd >= 0 else None
+                if ofd is not None:
+                    ofd.path = deco
+                elif fd == AT_FDCWD:
+                    proc.fs.cwd = deco
+                return deco
+        if fd == AT_FDCWD:
+            return proc.fs.cwd
+        ofd = proc.fdt.fds.get(fd)
+        return ofd.path if ofd is not None else None
+
+    def _path(self, proc: Process, ev: Event, dirtok: str | None, pathtok: str,
+              empty_ok: bool = False) -> str | None:
+        """Resolve a path argument (relative to ``dirtok`` or the cwd)."""
+        self.paths += 1
+        decoded = decode_string(pathtok)
+        if decoded is None:
+            if empty_ok and pathtok == "NULL" and dirtok is not None:
+                return self._base(proc, ev, dirtok)
+            self.unresolved += 1
+            ev["unresolved"] = True
+            return None
+        text, cut = decoded
+        if cut:
+            self.truncated += 1
+            self.unresolved += 1
+            ev["truncated"] = True
+            ev["unresolved"] = True
+            return None
+        if text.startswith("/"):
+            return normalize(text)
+        if text == "" and empty_ok and dirtok is not None:
+            return self._base(proc, ev, dirtok)
+        base = self._fd_path(proc, dirtok) if dirtok is not None else proc.fs.cwd
+        if base is None:
+            self.unresolved += 1
+            ev["unresolved"] = True
+            return None
+        if text == "":
+            return base
+        return normalize(base + "/" + text if base != "/" else "/" + text)
+
+    def _base(self, proc: Process, ev: Event, dirtok: str) -> str | None:
+        """The path of the fd itself (``AT_EMPTY_PATH``, a NULL path)."""
+        self.paths -= 1  # an fd-based call, not a path argument
+        path = self._fd_path(proc, dirtok)
+        if path is None:
+            self.unknown_fds += 1
+            ev["unresolved"] = True
+        return path
+
+    def _fd_event_path(self, proc: Process, ev: Event, token: str) -> None:
+        """Fill ``fd``/``path``/``ofd`` of an fd-based call."""
+        parsed = decode_fd(token)
+        if parsed is None:
+            return
+        ev["fd"] = parsed[0]
+        path = self._fd_path(proc, token)
+        if path is None:
+            # Not a path argument: an fd opened before the trace began, or a
+            # pipe/socket.  Counted apart from unresolved path arguments.
+            self.unknown_fds += 1
+            ev["unresolved"] = True
+        ev["path"] = path
+        ofd = proc.fdt.fds.get(parsed[0])
+        if ofd is not None:
+            ev["ofd"] = ofd.id
+
+    def _follow_rename(self, old: str, new: str, exchange: bool) -> None:
+        """Make fds and cwds that point at or under ``old`` follow it to ``new``."""
+        old_pfx, new_pfx = old + "/", new + "/"
+        for holder in (*self._live_ofds.values(), *self._fs_states):
+            path = holder.path if isinstance(holder, OpenFile) else holder.cwd
+            if path is None:
+                continue
+            moved = None
+            if path == old or path.startswith(old_pfx):
+                moved = new + path[len(old):]
+            elif exchange and (path == new or path.startswith(new_pfx)):
+                moved = old + path[len(new):]
+            if moved is not None:
+                if isinstance(holder, OpenFile):
+                    holder.path = moved
+                else:
+                    holder.cwd = moved
+
+    # ------------------------------------------------------------ the entry
+
+    def call(self, tid: int, name: str, args: str, ret: str | None, errno: str | None,
+             ts: float | None, ts_end: float | None, ret_path: str | None) -> None:
+        """Process one completed syscall made by thread ``tid``."""
+        proc = self.threads.get(tid)
+        if proc is None:
+            proc = self.new_root(tid)
+        result: Any = ret
+        if ret is not None:
+            try:
+                result = int(ret)
+            except ValueError:
+                try:
+                    result = int(ret, 16) if ret.startswith("0x") else ret
+                except ValueError:
+                    result = ret
+        ev: Event = {"seq": 0, "type": "syscall", "ts": ts, "pid": proc.pid, "tid": tid,
+                     "proc": proc.key, "syscall": name, "result": result}
+        if ts_end is not None:
+            ev["ts_end"] = ts_end
+        if errno is not None:
+            ev["errno"] = errno
+        toks = split_args(args) if args else []
+        ev["args"] = toks
+        handler = self._handlers.get(name)
+        released: list[OpenFile] = []
+        if handler is not None:
+            try:
+                handler(self, proc, tid, toks, ev, ret_path, released)
+            except IndexError:
+                # Fewer arguments than the syscall has: a cut line or an
+                # unfinished call that never resumed.  Keep the raw event.
+                ev["incomplete"] = True
+        self._emit(ev)
+        if released:
+            self._emit_releases(proc, tid, ev, released)
+
+    def exited(self, tid: int, code: int | None, signal: str | None, core: bool,
+               ts: float | None) -> None:
+        """A thread or process ended (``+++ exited with N +++`` / ``killed by``)."""
+        proc = self.threads.get(tid)
+        if proc is None:
+            proc = self.new_root(tid)
+        if tid != proc.pid and proc.pid in proc.tids:
+            # A thread of a live process: the process goes on.
+            proc.tids.discard(tid)
+            self.threads.pop(tid, None)
+            return
+        released: list[OpenFile] = []
+        proc.fdt.users -= 1
+        if proc.fdt.users <= 0:
+            for fd in list(proc.fdt.fds):
+                self._drop_fd(proc.fdt, fd, released)
+        proc.exited = True
+        for t in proc.tids:
+            if self.threads.get(t) is proc:
+                del self.threads[t]
+        ev: Event = {"seq": 0, "type": "exit", "ts": ts, "pid": proc.pid, "tid": tid, "proc": proc.key}
+        if signal is not None:
+            ev["signal"] = signal
+            ev["core"] = core
+        else:
+            ev["code"] = code
+        if released:
+            ev["released_ofds"] = [o.id for o in released]
+            ev["released_paths"] = [o.path for o in released]
+        self._emit(ev)
+
+    def signal(self, tid: int, signame: str, info: str, ts: float | None) -> None:
+        """A signal was delivered to thread ``tid``."""
+        proc = self.threads.get(tid) or self.new_root(tid)
+        self._emit({"seq": 0, "type": "signal", "ts": ts, "pid": proc.pid, "tid": tid,
+                    "proc": proc.key, "signal": signame, "info": info})
+
+    def lookup(self, pid: int) -> Process | None:
+        """The newest process with this pid (live or exited)."""
+        proc = self.threads.get(pid)
+        if proc is not None:
+            return proc
+        for p in reversed(self.processes):
+            if p.pid == pid:
+                return p
+        return None
+
+    # ------------------------------------------------------ process syscalls
+
+    def _fork(self, proc: Process, tid: int, toks: list[str], ev: Event,
+              ret_path: str | None, released: list[OpenFile]) -> None:
+        child = ev["result"]
+        if not isinstance(child, int) or child <= 0:
+            return
+        name = ev["syscall"]
+        flags = ""
+        if name in ("clone", "clone3"):
+            for tok in toks:
+                m = _CLONE_FLAGS.search(tok)
+                if m:
+                    flags = m.group(1)
+                    break
+            ev["flags"] = flags
+        thread = "CLONE_THREAD" in flags
+        ev["type"] = "fork"
+        ev["child"] = child
+        ev["thread"] = thread
+        ev["vfork"] = name == "vfork" or "CLONE_VFORK" in flags
+        if thread:
+            proc.tids.add(child)
+            self.threads[child] = proc
+            ev["child_proc"] = proc.key
+            return
+        if "CLONE_FILES" in flags:
+            fdt = proc.fdt
+            fdt.users += 1
+        else:
+            fdt = FdTable()
+            for fd, ofd in proc.fdt.fds.items():
+                ofd.refs += 1
+                fdt.fds[fd] = ofd
+            fdt.cloexec = set(proc.fdt.cloexec)
+        fs = proc.fs if "CLONE_FS" in flags else self._new_fs(proc.fs.cwd)
+        child_proc = self._new_process(child, proc, fdt, fs)
+        child_proc.argv = proc.argv
+        self.child_processes += 1
+        ev["child_proc"] = child_proc.key
+
+    def _exec(self, proc: Process, tid: int, toks: list[str], ev: Event,
+              ret_path: str | None, released: list[OpenFile]) -> None:
+        at = ev["syscall"] == "execveat"
+        dirtok = toks[0] if at else None
+        ev["path"] = self._path(proc, ev, dirtok, toks[1] if at else toks[0])
+        if ev.get("errno") is not None or ev["result"] not in (0, None):
+            return
+        argv = _decode_array(toks[2] if at else toks[1])
+        ev["type"] = "exec"
+        ev["argv"] = argv
+        proc.argv = argv
+        fdt = proc.fdt
+        for fd in list(fdt.cloexec):
+            self._drop_fd(fdt, fd, released)
+
+    def _wait(self, proc: Process, tid: int, toks: list[str], ev: Event,
+              ret_path: str | None, released: list[OpenFile]) -> None:
+        result = ev["result"]
+        if ev["syscall"] == "wait4":
+            if not isinstance(result, int) or result <= 0:
+                return
+            child, status = result, toks[1] if len(toks) > 1 else ""
+            m = _WAIT_EXIT.search(status)
+            if m:
+                ev["code"] = int(m.group(1))
+            m = _WAIT_SIG.search(status)
+            if m:
+                ev["signal"] = m.group(1)
+            if "WIFSTOPPED" in status or "WIFCONTINUED" in status:
+                return
+        else:
+            info = toks[2] if len(toks) > 2 else ""
+            m, code = _SI_PID.search(info), _SI_CODE.search(info)
+            if result != 0 or not m or not code or code.group(1) not in _CHILD_ENDED:
+                return
+            child = int(m.group(1))
+            status = _SI_STATUS.search(info)
+            if status:
+                if code.group(1) == "CLD_EXITED":
+                    ev["code"] = _int(status.group(1))
+                else:
+                    ev["signal"] = status.group(1)
+            if "WNOWAIT" in (toks[3] if len(toks) > 3 else ""):
+                ev["nowait"] = True
+        ev["type"] = "wait"
+        ev["child"] = child
+        target = self.lookup(child)
+        if target is not None:
+            ev["child_proc"] = target.key
+
+    # --------------------------------------------------------- fd syscalls
+
+    def _open(self, proc: Process, tid: int, toks: list[str], ev: Event,
+              ret_path: str | None, released: list[OpenFile]) -> None:
+        name = ev["syscall"]
+        if name == "open":
+            path = self._path(proc, ev, None, toks[0])
+            flags = toks[1]
+        elif name == "creat":
+            path = self._path(proc, ev, None, toks[0])
+            flags = "O_CREAT|O_WRONLY|O_TRUNC"
+        else:
+            path = self._path(proc, ev, toks[0], toks[1])
+            if name == "openat2":
+                m = _OPENAT2_FLAGS.search(toks[2])
+                flags = m.group(1) if m else toks[2]
+            else:
+                flags = toks[2]
+            if toks[0] != "AT_FDCWD" and not toks[0].startswith("AT_FDCWD<"):
+                fd = decode_fd(toks[0])
+                if fd is not None:
+                    ev["dirfd"] = fd[0]
+        ev["flags"] = flags
+        fd = ev["result"]
+        if ret_path is not None and ret_path.startswith("/"):
+            if path is None:
+                self.unresolved -= 1
+                ev.pop("unresolved", None)
+                ev.pop("truncated", None)
+            path = ret_path
+        ev["path"] = path
+        if isinstance(fd, int) and fd >= 0:
+            ofd = self._new_ofd(path)
+            self._install(proc.fdt, fd, ofd, "O_CLOEXEC" in flags, released)
+            ev["fd"] = fd
+            ev["ofd"] = ofd.id
+
+    def _close(self, proc: Process, tid: int, toks: list[str], ev: Event,
+               ret_path: str | None, released: list[OpenFile]) -> None:
+        self._fd_event_path(proc, ev, toks[0])
+        fd = ev.get("fd")
+        if fd is None or ev.get("errno") == "EBADF":
+            return
+        ofd, last = self._drop_fd(proc.fdt, fd, [])
+        if ofd is not None:
+            ev["last"] = last
+
+    def _close_range(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                     ret_path: str | None, released: list[OpenFile]) -> None:
+        if ev.get("errno") is not None:
+            return
+        first = _int(toks[0]) or 0
+        last_tok = toks[1]
+        last = (1 << 31) if last_tok.startswith("~") else (_int(last_tok) or 0)
+        fdt = proc.fdt
+        targets = [fd for fd in fdt.fds if first <= fd <= last]
+        if "CLOSE_RANGE_CLOEXEC" in (toks[2] if len(toks) > 2 else ""):
+            fdt.cloexec.update(targets)
+            return
+        for fd in targets:
+            self._drop_fd(fdt, fd, released)
+
+    def _dup(self, proc: Process, tid: int, toks: list[str], ev: Event,
+             ret_path: str | None, released: list[OpenFile]) -> None:
+        self._fd_event_path(proc, ev, toks[0])
+        new = ev["result"]
+        old = ev.get("fd")
+        if not isinstance(new, int) or new < 0 or old is None:
+            return
+        ofd = proc.fdt.fds.get(old)
+        if ofd is None:
+            ofd = self._new_ofd(ev.get("path"))
+            self._install(proc.fdt, old, ofd, False, released)
+        cloexec = ev["syscall"] == "dup3" and "O_CLOEXEC" in (toks[2] if len(toks) > 2 else "")
+        if new != old:
+            self._install(proc.fdt, new, ofd, cloexec, released)
+        ev["newfd"] = new
+
+    def _fcntl(self, proc: Process, tid: int, toks: list[str], ev: Event,
+               ret_path: str | None, released: list[OpenFile]) -> None:
+        self._fd_event_path(proc, ev, toks[0])
+        cmd = toks[1]
+        ev["flags"] = cmd
+        ok = ev.get("errno") is None
+        fd = ev.get("fd")
+        if cmd.startswith("F_DUPFD"):
+            new = ev["result"]
+            ofd = proc.fdt.fds.get(fd) if fd is not None else None
+            if ok and isinstance(new, int) and new >= 0 and ofd is not None:
+                self._install(proc.fdt, new, ofd, cmd == "F_DUPFD_CLOEXEC", released)
+                ev["newfd"] = new
+        elif cmd == "F_SETFD" and ok and fd is not None and fd in proc.fdt.fds:
+            if "FD_CLOEXEC" in (toks[2] if len(toks) > 2 else ""):
+                proc.fdt.cloexec.add(fd)
+            else:
+                proc.fdt.cloexec.discard(fd)
+        elif cmd.startswith(("F_SETLK", "F_OFD_SETLK")) and len(toks) > 2:
+            m = _LOCK_FIELDS.search(toks[2])
+            if m:
+                op = {"F_WRLCK": "ex", "F_RDLCK": "sh"}.get(m.group(1), "un")
+                ev["lock"] = {"op": op, "kind": "ofd" if cmd.startswith("F_OFD") else "posix",
+                              "start": _int(m.group(2)) or 0, "len": _int(m.group(3)) or 0,
+                              "wait": cmd.rstrip("64").endswith("W")}
+                ofd = proc.fdt.fds.get(fd) if fd is not None else None
+                if ok and op != "un" and ofd is not None:
+                    ofd.locked = True
+
+    def _flock(self, proc: Process, tid: int, toks: list[str], ev: Event,
+               ret_path: str | None, released: list[OpenFile]) -> None:
+        self._fd_event_path(proc, ev, toks[0])
+        how = toks[1]
+        op = "ex" if "LOCK_EX" in how else "sh" if "LOCK_SH" in how else "un"
+        ev["flags"] = how
+        ev["lock"] = {"op": op, "kind": "flock", "start": 0, "len": 0,
+                      "wait": "LOCK_NB" not in how}
+        ofd = proc.fdt.fds.get(ev.get("fd", -1))
+        if ofd is None and ev.get("fd") is not None and ev.get("errno") is None:
+            ofd = self._new_ofd(ev.get("path"))
+            self._install(proc.fdt, ev["fd"], ofd, False, released)
+            ev["ofd"] = ofd.id
+        if ofd is not None and op != "un" and ev.get("errno") is None:
+            ofd.locked = True
+
+    # --------------------------------------------------------- cwd syscalls
+
+    def _chdir(self, proc: Process, tid: int, toks: list[str], ev: Event,
+               ret_path: str | None, released: list[OpenFile]) -> None:
+        if ev["syscall"] == "fchdir":
+            self._fd_event_path(proc, ev, toks[0])
+            path = ev.get("path")
+        else:
+            path = ev["path"] = self._path(proc, ev, None, toks[0])
+        if ev.get("errno") is None and ev["result"] == 0:
+            proc.fs.cwd = path
+
+    def _getcwd(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                ret_path: str | None, released: list[OpenFile]) -> None:
+        if ev.get("errno") is not None:
+            return
+        decoded = decode_string(toks[0])
+        if decoded and not decoded[1] and decoded[0].startswith("/"):
+            ev["path"] = proc.fs.cwd = normalize(decoded[0])
+
+    # ---------------------------------------------------- path syscalls
+
+    def _one_path(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                  ret_path: str | None, released: list[OpenFile]) -> None:
+        """``name(path, ...)``: stat, lstat, access, mkdir, rmdir, unlink, …"""
+        ev["path"] = self._path(proc, ev, None, toks[0])
+        if ev["syscall"] in ("mkdir", "chmod", "access", "mknod"):
+            ev["flags"] = toks[1] if len(toks) > 1 else None
+
+    def _at_path(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                 ret_path: str | None, released: list[OpenFile]) -> None:
+        """``name(dirfd, path, ...)``: the *at family with one path."""
+        empty_ok = True
+        ev["path"] = self._path(proc, ev, toks[0], toks[1], empty_ok)
+        if not toks[0].startswith("AT_FDCWD"):
+            fd = decode_fd(toks[0])
+            if fd is not None:
+                ev["dirfd"] = fd[0]
+        name = ev["syscall"]
+        if name in ("unlinkat", "mkdirat", "faccessat", "faccessat2", "fchmodat",
+                    "newfstatat", "statx", "utimensat", "fchownat", "fchmodat2"):
+            flag_idx = {"unlinkat": 2, "mkdirat": 2, "newfstatat": 3, "statx": 2,
+                        "utimensat": 3, "fchownat": 4, "faccessat2": 3,
+                        "fchmodat2": 3}.get(name)
+            if flag_idx is not None and flag_idx < len(toks):
+                ev["flags"] = toks[flag_idx]
+
+    def _two_paths(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                   ret_path: str | None, released: list[OpenFile]) -> None:
+        """rename/link family, symlink (``path2`` is the second path)."""
+        name = ev["syscall"]
+        if name in ("rename", "link"):
+            ev["path"] = self._path(proc, ev, None, toks[0])
+            ev["path2"] = self._path(proc, ev, None, toks[1])
+        elif name == "symlink":
+            ev["target"] = _text(toks[0])
+            ev["path"] = self._path(proc, ev, None, toks[1])
+        elif name == "symlinkat":
+            ev["target"] = _text(toks[0])
+            ev["path"] = self._path(proc, ev, toks[1], toks[2])
+        else:
+            ev["path"] = self._path(proc, ev, toks[0], toks[1])
+            ev["path2"] = self._path(proc, ev, toks[2], toks[3])
+            if len(toks) > 4:
+                ev["flags"] = toks[4]
+        if name.startswith("rename") and ev.get("errno") is None and ev["result"] == 0:
+            old, new = ev.get("path"), ev.get("path2")
+            if old and new:
+                self._follow_rename(old, new, "RENAME_EXCHANGE" in (ev.get("flags") or ""))
+
+    def _fd_only(self, proc: Process, tid: int, toks: list[str], ev: Event,
+                 ret_path: str | None, released: list[OpenFile]) -> None:
+        """fstat, getdents64, ftruncate, fchmod, fchown: the fd's path."""
+        self._fd_event_path(proc, ev, toks[0])
+
+
+def _text(token: str) -> str | None:
+    decoded = decode_string(token)
+    return decoded[0] if decoded else None
+
+
+def _decode_array(token: str) -> list[str]:
+    """Decode a strace string array like ``["sh", "-c", "x"...]``."""
+    token = token.strip()
+    if not token.startswith("["):
+        return []
+    inner = token[1:token.rfind("]")] if "]" in token else token[1:]
+    out = []
+    for item in split_args(inner):
+        decoded = decode_string(item)
+        if decoded is not None:
+            out.append(decoded[0] + ("..." if decoded[1] else ""))
+    return out
+
+
+_HANDLERS: dict[str, Callable[..., None]] = {}
+for _name in ("fork", "vfork", "clone", "clone3"):
+    _HANDLERS[_name] = Resolver._fork
+for _name in ("execve", "execveat"):
+    _HANDLERS[_name] = Resolver._exec
+for _name in ("wait4", "waitid"):
+    _HANDLERS[_name] = Resolver._wait
+for _name in ("open", "openat", "openat2", "creat"):
+    _HANDLERS[_name] = Resolver._open
+_HANDLERS["close"] = Resolver._close
+_HANDLERS["close_range"] = Resolver._close_range
+for _name in ("dup", "dup2", "dup3"):
+    _HANDLERS[_name] = Resolver._dup
+_HANDLERS["fcntl"] = Resolver._fcntl
+_HANDLERS["fcntl64"] = Resolver._fcntl
+_HANDLERS["flock"] = Resolver._flock
+for _name in ("chdir", "fchdir"):
+    _HANDLERS[_name] = Resolver._chdir
+_HANDLERS["getcwd"] = Resolver._getcwd
+for _name in ("stat", "lstat", "access", "mkdir", "rmdir", "unlink", "truncate",
+              "chmod", "chown", "lchown", "readlink", "mknod", "stat64", "lstat64"):
+    _HANDLERS[_name] = Resolver._one_path
+for _name in ("newfstatat", "fstatat64", "statx", "faccessat", "faccessat2", "mkdirat",
+              "unlinkat", "readlinkat", "utimensat", "fchmodat", "fchmodat2", "fchownat",
+              "mknodat"):
+    _HANDLERS[_name] = Resolver._at_path
+for _name in ("rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat"):
+    _HANDLERS[_name] = Resolver._two_paths
+for _name in ("fstat", "fstat64", "getdents64", "getdents", "ftruncate", "fchmod",
+              "fchown", "fsync", "fdatasync"):
+    _HANDLERS[_name] = Resolver._fd_only
