@@ -31,8 +31,11 @@ def err_console() -> Console:
 
 
 def out_console(file: Any = None) -> Console:
-    """Console for reports (stdout or a file)."""
-    return Console(file=file, highlight=False, soft_wrap=False)
+    """Console for reports (stdout or a file); wide when not a terminal."""
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 140
+    return console
 
 
 class UserError(click.ClickException):
@@ -225,6 +228,127 @@ def record_cmd(output: str, copies: int, keep_strace: str | None, cmd: tuple[str
     if result.interrupted:
         sys.exit(130)
     sys.exit(result.exit_status)
+
+
+# ---------------------------------------------------------------- analyze
+
+SEVERITIES = ("info", "warning", "error")
+
+
+def exit_status_for(analysis: Any, fail_on: str) -> int:
+    """0 when no finding is at or above ``fail_on``, else 1."""
+    if fail_on == "never":
+        return 0
+    floor = SEVERITIES.index(fail_on)
+    return 1 if any(SEVERITIES.index(f.severity) >= floor for f in analysis.findings) else 0
+
+
+def run_analysis(inputs: list[str], console: Console, initial_cwd: str | None = None):
+    """Load (importing strace logs on the fly) and analyse."""
+    from analyzers.analyze import analyze_history
+    from analyzers.load import load_history
+
+    with _progress(console, "analysing") as progress:
+        task = progress.add_task("load", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        history, header, trailer = load_history(inputs, initial_cwd=initial_cwd,
+                                                on_progress=on_progress)
+    return analyze_history(history, header, trailer)
+
+
+def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str = "warning") -> None:
+    """Render the report in ``fmt`` to ``output`` (stdout when None or -)."""
+    from analyzers.report_json import render_json
+    from analyzers.report_text import render_text
+
+    to_stdout = output in (None, "-")
+    stream = sys.stdout if to_stdout else open(output, "w", encoding="utf-8", errors="surrogateescape")
+    try:
+        if fmt == "json":
+            stream.write(render_json(analysis) + "\n")
+        else:
+            console = out_console(stream) if to_stdout else Console(file=stream, width=160,
+                                                                    color_system=None)
+            render_text(analysis, console, min_severity=min_severity)
+    finally:
+        if not to_stdout:
+            stream.close()
+
+
+@cli.command("analyze")
+@click.argument("logs", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", default=None, help="Write the report to this file.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
+              default="error", show_default=True,
+              help="Exit 1 when a finding is at or above this severity.")
+@click.option("--cwd", "initial_cwd", default=None,
+              help="Working directory of the first process, for raw strace logs.")
+@_guard
+def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: str,
+                initial_cwd: str | None) -> None:
+    """Analyse an event log (or raw strace logs) and report the races.
+
+    Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
+    2 bad input or usage.
+    """
+    console = err_console()
+    analysis = run_analysis(list(logs), console, initial_cwd)
+    write_report(analysis, fmt, output)
+    sys.exit(exit_status_for(analysis, fail_on))
+
+
+# ------------------------------------------------------------------- demo
+
+@cli.command("demo")
+@click.option("--fixed", is_flag=True, help="Run the locked (fixed) installer instead.")
+@click.option("-j", "--jobs", "copies", default=4, show_default=True, type=click.IntRange(2, 64),
+              help="Copies of the example installer started at once.")
+@click.option("--files", default=40, show_default=True, type=click.IntRange(1, 10000),
+              help="Files each copy installs.")
+@click.option("--keep", default=None, metavar="DIR",
+              help="Keep the target directory and event log in DIR.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@_guard
+def demo_cmd(fixed: bool, copies: int, files: int, keep: str | None, fmt: str) -> None:
+    """Race the bundled example installer against itself and report it.
+
+    N copies install the same package into one target at once, staging
+    files in a temporary .data directory they each remove at the end (the
+    pattern of uv 0.6.11's bug).  With --fixed each copy holds an exclusive
+    flock on the target for the whole install, and the report is clean.
+    """
+    import shutil
+
+    console = err_console()
+    base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="fsrace-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    target = base / "target"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir()
+    events = str(base / "events.jsonl")
+    installer = Path(__file__).resolve().parent.parent / "fixtures" / "installer.py"
+    cmd = [sys.executable, str(installer), str(target), "--files", str(files)]
+    if fixed:
+        cmd.append("--lock")
+    console.print(Text(f"fsrace demo: {copies} copies of the {'locked' if fixed else 'racy'} "
+                       f"example installer into {printable(target)}", style="bold"))
+    try:
+        result, stats = do_record(cmd, events, copies, None, console,
+                                  stderr=open(os.devnull, "w"))
+        print_record_summary(console, result, stats, events)
+        analysis = run_analysis([events], console)
+        write_report(analysis, fmt, None)
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    sys.exit(exit_status_for(analysis, "warning") if not fixed else exit_status_for(analysis, "warning"))
 
 
 def main() -> None:

@@ -446,6 +446,38 @@ def import_strace(inputs: list[str], output: str, *, command: list[str] | None =
     Raises ImportError_ with a clear message for input that cannot be used
     (missing, empty, not strace output, unmergeable -ff files).
     """
+    writer: EventLogWriter | None = None
+    trailer: dict[str, Any] = {}
+
+    def start(header: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+        nonlocal writer
+        writer = EventLogWriter(output, header)
+        return writer.write
+
+    try:
+        stats = stream_strace(inputs, start, trailer, command=command,
+                              initial_cwd=initial_cwd, header_extra=header_extra,
+                              trailer_extra=trailer_extra, on_progress=on_progress)
+    finally:
+        # Also on Ctrl-C or a read error: the log ends with a valid trailer.
+        if writer is not None:
+            writer.trailer.update(trailer)
+            writer.close()
+    return stats
+
+
+def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[[dict[str, Any]], None]],
+                  trailer: dict[str, Any], *, command: list[str] | None = None, initial_cwd: str | None = None,
+                  header_extra: dict[str, Any] | None = None,
+                  trailer_extra: dict[str, Any] | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> ImportStats:
+    """Import strace log(s), pushing events into a sink; fill ``trailer``.
+
+    ``start(header)`` is called once the input is known to be strace output
+    and returns the function that receives each event.  This is the core of
+    ``import_strace`` and of analysing a raw strace log without writing an
+    event log first.
+    """
     files, per_process = classify_inputs(inputs)
     sources = []
     for path in files:
@@ -466,50 +498,52 @@ def import_strace(inputs: list[str], output: str, *, command: list[str] | None =
     if initial_cwd:
         head["cwd"] = initial_cwd
     try:
-        first_parsed = _sniff(sources)  # raises for unusable input
-        head["clock"] = first_parsed
-        with EventLogWriter(output, head) as writer:
-            importer = StraceImporter(writer.write, initial_cwd)
-            stats = importer.stats
-            try:
-                if per_process:
-                    for pl in _merged_lines(sources, stats, on_line):
-                        importer.feed(pl)
-                else:
-                    src = sources[0]
-                    feed = importer.feed
-                    note = stats.note_unparsed
-                    for lineno, text in src.lines():
-                        on_line()
-                        pl = parse_line(text)
-                        if pl is None:
-                            if text.strip():
-                                note(src.path, lineno, text)
-                            continue
-                        feed(pl)
-                importer.finish()
-            finally:
-                stats.lines_read = counter[0]
-                res = importer.resolver
-                stats.paths, stats.unresolved = res.paths, res.unresolved
-                stats.processes = len(res.processes)
-                writer.trailer = {
-                    "lines_read": stats.lines_read,
-                    "unparsed": stats.unparsed,
-                    "unparsed_samples": stats.unparsed_samples,
-                    "paths": res.paths,
-                    "unresolved_paths": res.unresolved,
-                    "truncated_paths": res.truncated,
-                    "unknown_fds": res.unknown_fds,
-                    "processes": len(res.processes),
-                    "unmatched_resumed": stats.unmatched_resumed,
-                    "unfinished_at_end": stats.unfinished_at_end,
-                    "warnings": stats.warnings,
-                    "clock": stats.clock,
-                    "interrupted": False,
-                }
-                if trailer_extra:
-                    writer.trailer.update(trailer_extra)
+        head["clock"] = _sniff(sources)  # raises for unusable input
+        emit = start(head)
+        importer = StraceImporter(emit, initial_cwd)
+        stats = importer.stats
+        try:
+            if per_process:
+                for pl in _merged_lines(sources, stats, on_line):
+                    importer.feed(pl)
+            else:
+                src = sources[0]
+                feed = importer.feed
+                note = stats.note_unparsed
+                for lineno, text in src.lines():
+                    on_line()
+                    pl = parse_line(text)
+                    if pl is None:
+                        if text.strip():
+                            note(src.path, lineno, text)
+                        continue
+                    feed(pl)
+            importer.finish()
+        finally:
+            stats.lines_read = counter[0]
+            res = importer.resolver
+            stats.paths, stats.unresolved = res.paths, res.unresolved
+            stats.processes = len(res.processes)
+            trailer.update({
+                "lines_read": stats.lines_read,
+                "unparsed": stats.unparsed,
+                "unparsed_samples": stats.unparsed_samples,
+                "paths": res.paths,
+                "unresolved_paths": res.unresolved,
+                "truncated_paths": res.truncated,
+                "unknown_fds": res.unknown_fds,
+                "processes": len(res.processes),
+                "unmatched_resumed": stats.unmatched_resumed,
+                "unfinished_at_end": stats.unfinished_at_end,
+                "warnings": stats.warnings,
+                "clock": stats.clock,
+                "interrupted": False,
+            })
+            if trailer_extra:
+                trailer.update(trailer_extra)
+        if stats.events == 0 and stats.lines_read and stats.unparsed == stats.lines_read:
+            raise ImportError_(f"{files[0]}: no line of the input is strace output "
+                               f"({stats.unparsed} lines not understood)")
         if on_progress is not None:
             on_progress(total, total)
         return stats

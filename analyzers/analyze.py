@@ -1,0 +1,117 @@
+"""The analysis pipeline: events -> history -> conflicts -> findings -> report.
+
+``analyze_events`` is a pure function of the event stream (plus the log's
+header and trailer for the statistics); the CLI and tests call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .accesses import A_ERRNO, A_PATH, A_PROC, A_SEQ
+from .conflict import Conflict
+from .detectors import DETECTORS
+from .history import History, HistoryBuilder, build_history
+from .sites import Finding, group
+
+
+@dataclass
+class Analysis:
+    """Everything a renderer needs."""
+
+    history: History
+    findings: list[Finding]
+    header: dict[str, Any] = field(default_factory=dict)
+    trailer: dict[str, Any] = field(default_factory=dict)
+    explanations: dict[int, list[str]] = field(default_factory=dict)
+    first_errors: dict[int, tuple | None] = field(default_factory=dict)
+
+
+def find_conflicts(h: History) -> list[Conflict]:
+    """Run every detector; each pair of accesses is claimed by one kind.
+
+    A victim access that failed is explained once: by the first detector
+    (in precedence order) and, within it, by the latest culprit before it.
+    """
+    out: list[Conflict] = []
+    claimed: set[tuple] = set()
+    failures: dict[tuple, int] = {}
+    for detect in DETECTORS.values():
+        for c in detect(h):
+            pair = (c.culprit[A_SEQ], c.culprit[A_PATH], c.victim[A_SEQ], c.victim[A_PATH])
+            if pair in claimed:
+                continue
+            if c.manifested:
+                vkey = (c.victim[A_SEQ], c.victim[A_PATH])
+                prev = failures.get(vkey)
+                if prev is not None:
+                    old = out[prev]
+                    if old.kind != c.kind or old.culprit[A_SEQ] >= c.culprit[A_SEQ]:
+                        continue
+                    out[prev] = c
+                    claimed.add(pair)
+                    continue
+                failures[vkey] = len(out)
+            claimed.add(pair)
+            out.append(c)
+    return out
+
+
+def _verdict(h: History):
+    def severity_of(c: Conflict) -> tuple[str, str]:
+        verdict = "manifested" if c.manifested else "latent"
+        if c.info:
+            return verdict, "info"
+        if c.manifested:
+            victim = h.processes[c.victim[A_PROC]]
+            # A failure the victim handled (it went on and exited 0) is still
+            # a real race, but not what broke the run.
+            return verdict, "error" if victim.failed or not victim.exited else "warning"
+        return verdict, "warning"
+    return severity_of
+
+
+def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, list[str]], dict[int, tuple | None]]:
+    """For each failed process: the findings where it or a descendant was the victim."""
+    victims: dict[int, list[tuple[Finding, Conflict]]] = {}
+    for f in findings:
+        if f.verdict != "manifested" or f.severity == "info":
+            continue
+        for c in f.conflicts:
+            victims.setdefault(c.victim[A_PROC], []).append((f, c))
+    explanations: dict[int, list[str]] = {}
+    first_errors: dict[int, tuple | None] = {}
+    for p in h.processes:
+        if not p.failed:
+            continue
+        ids: list[str] = []
+        first: tuple | None = None
+        for d in sorted(h.descendants_or_self(p.idx)):
+            for f, c in victims.get(d, ()):
+                if f.id not in ids:
+                    ids.append(f.id)
+                if first is None or c.victim[A_SEQ] < first[A_SEQ]:
+                    first = c.victim
+        explanations[p.idx] = ids
+        first_errors[p.idx] = first
+    return explanations, first_errors
+
+
+def analyze_history(h: History, header: dict[str, Any] | None = None,
+                    trailer: dict[str, Any] | None = None) -> Analysis:
+    """Detect, group and explain the races of a built history."""
+    conflicts = find_conflicts(h)
+    findings = group(conflicts, _verdict(h))
+    explanations, first_errors = explain_failures(h, findings)
+    return Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors)
+
+
+def analyze_events(events: Iterable[dict[str, Any]], header: dict[str, Any] | None = None,
+                   trailer: dict[str, Any] | None = None) -> Analysis:
+    """Analyse an event stream (pure: no I/O)."""
+    return analyze_history(build_history(events), header, trailer)
+
+
+__all__ = ["Analysis", "HistoryBuilder", "analyze_events", "analyze_history", "find_conflicts",
+           "A_ERRNO"]

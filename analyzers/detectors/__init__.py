@@ -1,0 +1,28 @@
+"""Race detectors, one module per race kind, registered in one table.
+
+Each detector is a function ``detect(history) -> Iterable[Conflict]``.  The
+order of ``DETECTORS`` is the order of precedence: when two detectors claim
+the same pair of accesses, the earlier one keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from ..conflict import Conflict
+from ..history import History
+from . import check_then_use, concurrent_write, create_collision, filled_while_removing, removed_while_in_use
+
+Detector = Callable[[History], Iterable[Conflict]]
+
+#: kind name (part of the interface) -> detector, in order of precedence.
+DETECTORS: dict[str, Detector] = {
+    "removed-while-in-use": removed_while_in_use.detect,
+    "filled-while-removing": filled_while_removing.detect,
+    "check-then-use": check_then_use.detect,
+    "create-collision": create_collision.detect,
+    "concurrent-write": concurrent_write.detect,
+}
+
+#: The race kinds, in the order reports list them.
+KINDS = tuple(DETECTORS)

@@ -1,0 +1,63 @@
+"""Helpers shared by the detectors."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Iterable
+
+from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, A_SYSCALL, REMOVALS
+from ..history import History
+
+#: errnos that a removal or rename of the path (or an ancestor) explains.
+GONE_ERRNOS = frozenset(("ENOENT", "ENOTDIR", "ESTALE"))
+
+#: Syscalls that remove a directory.
+DIR_REMOVALS = frozenset(("rmdir",))
+
+
+def removes_directory(acc: tuple) -> bool:
+    """True for an access that removes a directory (rmdir, unlinkat AT_REMOVEDIR)."""
+    if acc[A_SYSCALL] == "rmdir":
+        return True
+    return acc[A_SYSCALL] == "unlinkat" and "AT_REMOVEDIR" in (acc[7] or "")
+
+
+def closest_unordered(h: History, anchor: tuple, candidates: Iterable[tuple]) -> dict[int, tuple]:
+    """Per other process, the unordered candidate nearest to ``anchor`` in seq."""
+    best: dict[int, tuple[int, tuple]] = {}
+    proc = anchor[A_PROC]
+    seq = anchor[A_SEQ]
+    ordered = h.hb.ordered
+    for b in candidates:
+        bp = b[A_PROC]
+        if bp == proc:
+            continue
+        dist = abs(b[A_SEQ] - seq)
+        cur = best.get(bp)
+        if cur is not None and cur[0] <= dist:
+            continue
+        if ordered(proc, seq, bp, b[A_SEQ]):
+            continue
+        best[bp] = (dist, b)
+    return {p: b for p, (_d, b) in best.items()}
+
+
+def removal_root(h: History, path: str, proc: int) -> str:
+    """The top-most ancestor of ``path`` that ``proc`` also removed.
+
+    A recursive removal unlinks every file and then each directory; grouping
+    all of them under the root of the removed tree gives one race site.
+    """
+    root = path
+    while True:
+        parent = posixpath.dirname(root)
+        if parent == root or not parent:
+            return root
+        removed = False
+        for acc in h.paths.get(parent, ()):
+            if acc[A_PROC] == proc and acc[A_OP] in REMOVALS and acc[A_ERRNO] is None:
+                removed = True
+                break
+        if not removed:
+            return root
+        root = parent

@@ -1,0 +1,54 @@
+"""``check-then-use``: a process checks a path and acts on the answer while
+another process changes the path in between.
+
+A check is a stat/access/readlink of the path (or an open that failed with
+ENOENT); the use is the same process's next non-check access to it.  A
+namespace change by another process (create, remove, rename) that falls
+between the two and is unordered with them makes the answer stale.  The
+use failing (EEXIST after "absent", ENOENT after "present") is manifested;
+otherwise the stale answer went unnoticed this time (latent, warning).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS
+from ..conflict import Conflict
+from ..history import History
+
+KIND = "check-then-use"
+
+_CHANGES = CREATIONS | REMOVALS
+
+
+def detect(h: History) -> Iterator[Conflict]:
+    """Yield check-then-use conflicts."""
+    ordered = h.hb.ordered
+    for path, accesses in h.paths.items():
+        changes = [a for a in accesses if a[A_OP] in _CHANGES and a[A_ERRNO] is None]
+        if not changes:
+            continue
+        last_check: dict[int, tuple] = {}
+        for acc in accesses:
+            proc = acc[A_PROC]
+            if acc[A_OP] == CHECK:
+                last_check[proc] = acc
+                continue
+            check = last_check.pop(proc, None)
+            if check is None:
+                continue
+            for m in changes:
+                if m[A_PROC] == proc or not check[A_SEQ] < m[A_SEQ] < acc[A_SEQ]:
+                    continue
+                if ordered(m[A_PROC], m[A_SEQ], proc, check[A_SEQ]) or \
+                        ordered(m[A_PROC], m[A_SEQ], proc, acc[A_SEQ]):
+                    continue
+                absent = check[A_ERRNO] is not None
+                failed = (absent and acc[A_ERRNO] == "EEXIST") or \
+                    (not absent and acc[A_ERRNO] in ("ENOENT", "ENOTDIR"))
+                # Only a change that contradicts the answer makes it stale.
+                if absent == (m[A_OP] in CREATIONS):
+                    yield Conflict(KIND, m, acc, failed, path,
+                                   note=f"checked at seq {check[A_SEQ]}")
+                    break

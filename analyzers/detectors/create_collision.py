@@ -1,0 +1,92 @@
+"""``create-collision``: two processes create or replace the same path.
+
+Strong creations make a name appear or replace it: mkdir, mknod, symlink,
+link, an ``O_CREAT|O_EXCL`` open, a rename onto the name.  Two unordered
+strong creations of one path collide:
+
+* one failed with EEXIST: the atomic create did its job.  When the loser
+  went on (exited 0) this is ``info`` (a handled collision); when it died
+  it is a manifested error;
+* both were renames onto the path: an atomic rename-over publish, ``info``,
+  unless the later publisher had read the path before the earlier rename
+  landed (read-modify-write: a lost update, a warning);
+* otherwise (a name made twice with a removal between, a rename over a
+  file another process created): a warning.
+
+Files used as locks (any process took ``flock``/``fcntl`` locks on them) are
+opened with ``O_CREAT`` by every contender by design, and are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, CREATE, READ, RENAME_TO
+from ..conflict import Conflict
+from ..history import History
+
+KIND = "create-collision"
+
+_STRONG_SYSCALLS = frozenset(("mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat",
+                              "link", "linkat"))
+
+
+def is_strong_create(acc: tuple) -> bool:
+    """A creation that fails when the name exists, or replaces it atomically."""
+    if acc[A_OP] == RENAME_TO:
+        return True
+    if acc[A_OP] != CREATE:
+        return False
+    if acc[A_SYSCALL] in _STRONG_SYSCALLS:
+        return True
+    return "O_EXCL" in (acc[A_FLAGS] or "")
+
+
+def _read_before(h: History, path: str, proc: int, start: int, end: int) -> bool:
+    for acc in h.paths.get(path, ()):
+        if acc[A_PROC] == proc and start < acc[A_SEQ] < end and acc[A_OP] == READ \
+                and acc[A_ERRNO] is None:
+            return True
+    return False
+
+
+def detect(h: History) -> Iterator[Conflict]:
+    """Yield create-collision conflicts."""
+    ordered = h.hb.ordered
+    locks = h.lock_paths
+    for path, accesses in h.paths.items():
+        if path in locks:
+            continue
+        creates = [a for a in accesses if is_strong_create(a)
+                   and (a[A_ERRNO] is None or a[A_ERRNO] == "EEXIST")]
+        if len(creates) < 2 or len({a[A_PROC] for a in creates}) < 2:
+            continue
+        seen_pairs: set[tuple[int, int]] = set()
+        for i, b in enumerate(creates):
+            # Pair each creation with the nearest earlier one of another process.
+            for a in reversed(creates[:i]):
+                if a[A_PROC] == b[A_PROC]:
+                    continue
+                if ordered(a[A_PROC], a[A_SEQ], b[A_PROC], b[A_SEQ]):
+                    break
+                pair = (a[A_PROC], b[A_PROC])
+                if b[A_ERRNO] == "EEXIST":
+                    handled = not h.processes[b[A_PROC]].failed
+                    yield Conflict(KIND, a, b, True, path, info=handled,
+                                   note="EEXIST handled" if handled else "")
+                elif a[A_ERRNO] is None and pair not in seen_pairs:
+                    seen_pairs.add(pair)
+                    if a[A_OP] == RENAME_TO and b[A_OP] == RENAME_TO:
+                        # Look back from b's rename for b's own read of the path.
+                        lost = _read_before(h, path, b[A_PROC], 0, a[A_SEQ]) and \
+                            not _read_before(h, path, b[A_PROC], a[A_SEQ], b[A_SEQ])
+                        yield Conflict(KIND, a, b, False, path, info=not lost,
+                                       note="lost update" if lost else "atomic rename-over")
+                    elif a[A_OP] == CREATE and b[A_OP] == CREATE and \
+                            a[A_SYSCALL].startswith("mkdir") and b[A_SYSCALL].startswith("mkdir"):
+                        # Both made the directory: it was removed in between,
+                        # and that removal is the race (removed-while-in-use).
+                        continue
+                    else:
+                        yield Conflict(KIND, a, b, False, path)
+                break

@@ -1,0 +1,265 @@
+"""Fold an event stream into what the detectors need.
+
+One pass over the events builds: the processes (pid, parent, argv, exit),
+the happens-before clocks (``hb.py``), and a per-path list of accesses
+(``accesses.py``).  Nothing else of an event is kept, so memory grows with
+the number of file operations, not with the size of the log.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .accesses import classify, is_pseudo
+from .hb import HappensBefore
+
+
+@dataclass
+class ProcInfo:
+    """One process of the run."""
+
+    idx: int
+    key: str
+    pid: int
+    parent: int | None = None
+    argv: list[str] | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    exited: bool = False
+    first_seq: int = 0
+    last_seq: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    vfork_parent: int | None = None
+    children: list[int] = field(default_factory=list)
+    failed_calls: list[tuple[int, str, str | None, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Exited non-zero or was killed by a signal."""
+        return (self.exit_code not in (None, 0)) or self.signal is not None
+
+
+@dataclass
+class History:
+    """Processes, clocks and accesses of one run."""
+
+    processes: list[ProcInfo] = field(default_factory=list)
+    by_key: dict[str, int] = field(default_factory=dict)
+    hb: HappensBefore = field(default_factory=HappensBefore)
+    paths: dict[str, list[tuple]] = field(default_factory=dict)
+    events: int = 0
+    first_ts: float | None = None
+    lock_paths: set[str] = field(default_factory=set)
+    _sorted_paths: list[str] | None = None
+
+    def proc(self, key: str) -> ProcInfo:
+        """The process with identity ``key``, registering a root if new."""
+        idx = self.by_key.get(key)
+        if idx is not None:
+            return self.processes[idx]
+        pid = int(key.split("~")[0]) if key and key.lstrip("-").split("~")[0].isdigit() else -1
+        idx = self.hb.add_process(None, None)
+        info = ProcInfo(idx=idx, key=key, pid=pid)
+        self.processes.append(info)
+        self.by_key[key] = idx
+        return info
+
+    # -------------------------------------------------------------- queries
+
+    def sorted_paths(self) -> list[str]:
+        """All accessed paths, sorted (for subtree range queries)."""
+        if self._sorted_paths is None:
+            self._sorted_paths = sorted(self.paths)
+        return self._sorted_paths
+
+    def subtree(self, root: str) -> Iterable[str]:
+        """Paths strictly under directory ``root``."""
+        paths = self.sorted_paths()
+        prefix = root.rstrip("/") + "/"
+        i = bisect_left(paths, prefix)
+        while i < len(paths) and paths[i].startswith(prefix):
+            yield paths[i]
+            i += 1
+
+    def ordered(self, a: tuple, b: tuple) -> bool:
+        """True when accesses ``a`` and ``b`` are ordered by happens-before."""
+        return self.hb.ordered(a[1], a[0], b[1], b[0])
+
+    def descendants_or_self(self, idx: int) -> set[int]:
+        """``idx`` and every process it created, transitively."""
+        out, todo = set(), [idx]
+        while todo:
+            i = todo.pop()
+            if i not in out:
+                out.add(i)
+                todo.extend(self.processes[i].children)
+        return out
+
+
+def _lock_key(ev: dict[str, Any]) -> tuple[str, str] | None:
+    path = ev.get("path")
+    if path is None:
+        return None
+    kind = ev["lock"]["kind"]
+    return ("flock" if kind == "flock" else "posix", path)
+
+
+def build_history(events: Iterable[dict[str, Any]]) -> History:
+    """Consume an event stream and return the History of the run."""
+    builder = HistoryBuilder()
+    add = builder.add
+    for ev in events:
+        add(ev)
+    return builder.finish()
+
+
+class HistoryBuilder:
+    """Push-based form of ``build_history``: call ``add`` per event in order."""
+
+    def __init__(self) -> None:
+        self.h = History()
+        self._ofd_locks: dict[int, list[tuple[tuple[str, str], Any]]] = {}
+
+    def finish(self) -> History:
+        """The History of everything added so far."""
+        return self.h
+
+    def add(self, ev: dict[str, Any]) -> None:
+        """Fold one event into the history."""
+        h = self.h
+        hb = h.hb
+        by_key = h.by_key
+        procs = h.processes
+        ofd_locks = self._ofd_locks
+        h.events += 1
+        key = ev.get("proc")
+        idx = by_key.get(key)
+        info = procs[idx] if idx is not None else h.proc(key)
+        idx = info.idx
+        seq = ev["seq"]
+        ts = ev.get("ts")
+        if not info.first_seq:
+            info.first_seq = seq
+            info.first_ts = ts
+        info.last_seq = seq
+        if ts is not None:
+            info.last_ts = ts
+            if h.first_ts is None:
+                h.first_ts = ts
+        hb.touch(idx, seq)
+        etype = ev["type"]
+        if etype == "syscall" or etype == "exec":
+            paths = h.paths
+            errno = ev.get("errno")
+            for op, path, other in classify(ev):
+                if is_pseudo(path):
+                    continue
+                acc = (seq, idx, op, ev["syscall"], errno, ts, path, ev.get("flags"), other)
+                lst = paths.get(path)
+                if lst is None:
+                    paths[path] = [acc]
+                else:
+                    lst.append(acc)
+            if errno is not None and errno not in ("EAGAIN", "EINTR"):
+                info.failed_calls.append((seq, ev["syscall"], ev.get("path"), errno))
+            if etype == "exec":
+                info.argv = ev.get("argv")
+                if info.vfork_parent is not None:
+                    hb.vfork_released(info.vfork_parent, idx, seq)
+                    info.vfork_parent = None
+            name = ev["syscall"]
+            lock = ev.get("lock")
+            if lock is not None:
+                if errno is None:
+                    _on_lock(h, ev, idx, seq, lock, ofd_locks)
+            elif errno is not None:
+                pass
+            elif name in ("openat", "open", "creat", "openat2"):
+                flags = ev.get("flags") or ""
+                if "O_EXCL" in flags and "O_CREAT" in flags and ev.get("path"):
+                    path = ev["path"]
+                    hb.acquire(("excl", path), ("x", path), idx, seq, True)
+            elif name == "close":
+                if ev.get("last"):
+                    _release_ofd(h, ev.get("ofd"), seq, idx, ofd_locks)
+                _release_posix(h, idx, ev.get("path"), seq)
+            elif name in ("unlink", "unlinkat") and ev.get("path"):
+                path = ev["path"]
+                hb.release(("excl", path), ("x", path), seq, proc=idx)
+        elif etype == "fork":
+            if ev.get("thread"):
+                return
+            child_key = ev.get("child_proc")
+            if child_key is None or child_key in by_key:
+                return
+            cidx = hb.add_process(idx, seq)
+            child = ProcInfo(idx=cidx, key=child_key, pid=ev.get("child", -1), parent=idx,
+                             argv=info.argv)
+            if ev.get("vfork"):
+                child.vfork_parent = idx
+            procs.append(child)
+            by_key[child_key] = cidx
+            info.children.append(cidx)
+        elif etype == "exit":
+            info.exited = True
+            info.exit_code = ev.get("code")
+            info.signal = ev.get("signal")
+            for ofd in ev.get("released_ofds") or ():
+                _release_ofd(h, ofd, seq, idx, ofd_locks)
+            # flock/OFD locks die with their open file description (listed
+            # above); posix record locks die with the process.
+            hb.release_all(idx, seq, _posix_holder)
+            if info.vfork_parent is not None:
+                hb.vfork_released(info.vfork_parent, idx, seq)
+                info.vfork_parent = None
+        elif etype == "wait":
+            child_key = ev.get("child_proc")
+            cidx = by_key.get(child_key) if child_key else None
+            if cidx is not None:
+                hb.waited(idx, cidx, seq)
+        elif etype == "release":
+            _release_ofd(h, ev.get("ofd"), seq, idx, ofd_locks)
+
+
+def _on_lock(h: History, ev: dict[str, Any], idx: int, seq: int, lock: dict[str, Any],
+             ofd_locks: dict[int, list]) -> None:
+    key = _lock_key(ev)
+    if key is None:
+        return
+    op = lock["op"]
+    h.lock_paths.add(key[1])
+    ofd = ev.get("ofd")
+    holder: Any = ofd if lock["kind"] in ("flock", "ofd") else ("p", idx)
+    if holder is None:
+        holder = ("fd", idx, ev.get("fd"))
+    start = lock.get("start", 0) or 0
+    length = lock.get("len", 0) or 0
+    end = None if length == 0 else start + length
+    if op == "un":
+        h.hb.release(key, holder, seq, proc=idx)
+        return
+    # A conversion (sh -> ex) by the same holder releases the old mode first.
+    h.hb.release(key, holder, seq, proc=idx)
+    h.hb.acquire(key, holder, idx, seq, op == "ex", start, end)
+    if isinstance(holder, int):
+        ofd_locks.setdefault(holder, []).append((key, holder))
+
+
+def _posix_holder(key: tuple[str, str], holder: Any) -> bool:
+    return isinstance(holder, tuple) and holder[0] in ("p", "fd")
+
+
+def _release_ofd(h: History, ofd: Any, seq: int, idx: int, ofd_locks: dict[int, list]) -> None:
+    if ofd is None:
+        return
+    for key, holder in ofd_locks.pop(ofd, ()):
+        h.hb.release(key, holder, seq, proc=idx)
+
+
+def _release_posix(h: History, idx: int, path: str | None, seq: int) -> None:
+    """Closing any fd of a file drops the process's posix locks on it."""
+    if path is not None:
+        h.hb.release(("posix", path), ("p", idx), seq, proc=idx)
