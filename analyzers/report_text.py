@@ -45,13 +45,19 @@ def _relative(a: Analysis, ts: float | None) -> str:
     return f"+{(ts - base) * 1000:.3f} ms"
 
 
-def _access_text(acc: tuple, highlight: bool) -> Text:
+def _short(path: str | None, base: str) -> str:
+    if path and base and path.startswith(base + "/"):
+        return path[len(base) + 1:]
+    return path or "?"
+
+
+def _access_text(acc: tuple, highlight: bool, base: str = "") -> Text:
     text = Text()
     text.append(acc[A_SYSCALL], style="bold" if highlight else "")
     text.append(" ")
-    text.append(printable(acc[A_PATH]))
+    text.append(printable(_short(acc[A_PATH], base)))
     if acc[A_OTHER] is not None and acc[A_OP] == "rename-from":
-        text.append(" -> " + printable(acc[A_OTHER]))
+        text.append(" -> " + printable(_short(acc[A_OTHER], base)))
     if acc[A_ERRNO] is not None:
         text.append(f"  = -1 {acc[A_ERRNO]}", style="bold red")
     return text
@@ -156,31 +162,55 @@ def interleaving(a: Analysis, f: Finding) -> Table:
         for acc in h.paths.get(path, ()):
             if acc[A_PROC] in (left, right):
                 rows.append(acc)
-    rows = sorted(set(rows), key=lambda acc: acc[A_SEQ])
+    # A rename gives two accesses (old and new name): show the call once.
+    by_seq: dict[int, tuple] = {}
+    for acc in rows:
+        if acc[A_SEQ] not in by_seq or acc[A_OP] == "rename-from" or acc in (c.culprit, c.victim):
+            by_seq[acc[A_SEQ]] = acc
+    rows = sorted(by_seq.values(), key=lambda acc: acc[A_SEQ])
     before = [r for r in rows if r[A_SEQ] < lo][-CONTEXT:]
     inside = [r for r in rows if lo <= r[A_SEQ] <= hi]
     if len(inside) > 2 * CONTEXT + 2:
         inside = inside[:CONTEXT] + [r for r in inside if r[A_SEQ] in (lo, hi)] + inside[-CONTEXT:]
         inside = sorted(set(inside), key=lambda acc: acc[A_SEQ])
     after = [r for r in rows if r[A_SEQ] > hi][:CONTEXT]
+    shown_rows = before + inside + after
+    base = _common_dir([r[A_PATH] for r in shown_rows] +
+                       [r[A_OTHER] for r in shown_rows if r[A_OTHER]])
     title = Text(f"{f.id} {f.kind} ({f.verdict}, {f.severity}) at ", style=SEVERITY_STYLE[f.severity])
     title.append(printable(f.site))
+    if base:
+        title.append(f"\n   paths below {printable(base)}/", style="dim")
     table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("", no_wrap=True)
     table.add_column("seq", justify="right")
     table.add_column("time", justify="right")
     table.add_column(Text(f"{_proc_label(a, left)} ({'culprit' if left != right else ''})"
                           + " " + _argv(h.processes[left].argv)), overflow="fold")
     table.add_column(Text(f"{_proc_label(a, right)} (victim) " + _argv(h.processes[right].argv)),
                      overflow="fold")
-    for acc in before + inside + after:
-        key = acc[A_SEQ]
-        hot = acc in (c.culprit, c.victim)
-        cell = _access_text(acc, hot)
+    for acc in shown_rows:
+        hot = acc[A_SEQ] in (c.culprit[A_SEQ], c.victim[A_SEQ])
+        cell = _access_text(acc, hot, base)
         if hot:
             cell.stylize("reverse")
         cols = [cell, Text("")] if acc[A_PROC] == left else [Text(""), cell]
-        table.add_row(Text(str(key)), Text(_relative(a, acc[A_TS])), *cols)
+        table.add_row(Text(">>" if hot else "", style="bold"), Text(str(acc[A_SEQ])),
+                      Text(_relative(a, acc[A_TS])), *cols)
     return table
+
+
+def _common_dir(paths: list[str]) -> str:
+    """The deepest directory containing every path (or '' if only '/')."""
+    import posixpath
+
+    paths = [p for p in paths if p]
+    if not paths:
+        return ""
+    common = posixpath.commonpath(paths)
+    if common in paths and len(set(paths)) > 1 or len(set(paths)) == 1:
+        common = posixpath.dirname(common)
+    return "" if common in ("/", "") else common
 
 
 def render_text(a: Analysis, console: Console, *, min_severity: str = "warning") -> None:

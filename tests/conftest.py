@@ -1,0 +1,102 @@
+"""Shared test helpers: build event traces from short tuples (ReproZip style)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "tests" / "data"
+
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None,
+                                  reason="strace is not installed (apt-get install strace)")
+
+
+class Trace:
+    """Build an fsrace event stream by hand.
+
+    ``t.op(pid, "unlink", "/a/b")`` appends a syscall event; process events
+    have their own helpers.  Sequence numbers follow the call order.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._ofd = 0
+
+    def _add(self, ev: dict[str, Any]) -> dict[str, Any]:
+        ev["seq"] = len(self.events) + 1
+        ev.setdefault("ts", 1000.0 + ev["seq"] * 0.001)
+        ev.setdefault("tid", ev["pid"])
+        ev.setdefault("proc", str(ev["pid"]))
+        self.events.append(ev)
+        return ev
+
+    def op(self, pid: int, syscall: str, path: str, errno: str | None = None,
+           flags: str | None = None, path2: str | None = None, tid: int | None = None,
+           **extra: Any) -> dict[str, Any]:
+        ev = {"type": "syscall", "pid": pid, "syscall": syscall, "path": path,
+              "result": -1 if errno else 0, "args": []}
+        if tid is not None:
+            ev["tid"] = tid
+        if errno:
+            ev["errno"] = errno
+        if flags is not None:
+            ev["flags"] = flags
+        if path2 is not None:
+            ev["path2"] = path2
+        ev.update(extra)
+        return self._add(ev)
+
+    def open(self, pid: int, path: str, flags: str = "O_RDONLY", errno: str | None = None) -> int:
+        self._ofd += 1
+        self.op(pid, "openat", path, errno, flags, fd=3, ofd=self._ofd)
+        return self._ofd
+
+    def flock(self, pid: int, path: str, ofd: int, how: str = "LOCK_EX") -> None:
+        op = "ex" if "EX" in how else "sh" if "SH" in how else "un"
+        self.op(pid, "flock", path, flags=how, fd=3, ofd=ofd,
+                lock={"op": op, "kind": "flock", "start": 0, "len": 0, "wait": True})
+
+    def close(self, pid: int, path: str, ofd: int, last: bool = True) -> None:
+        self.op(pid, "close", path, fd=3, ofd=ofd, last=last)
+
+    def fork(self, parent: int, child: int, thread: bool = False) -> None:
+        self._add({"type": "fork", "pid": parent, "syscall": "clone", "result": child,
+                   "child": child, "child_proc": str(parent if thread else child),
+                   "thread": thread, "vfork": False})
+
+    def exec(self, pid: int, argv: list[str]) -> None:
+        self._add({"type": "exec", "pid": pid, "syscall": "execve", "result": 0,
+                   "path": "/usr/bin/" + argv[0], "argv": argv})
+
+    def exit(self, pid: int, code: int = 0) -> None:
+        self._add({"type": "exit", "pid": pid, "code": code})
+
+    def wait(self, parent: int, child: int, code: int = 0) -> None:
+        self._add({"type": "wait", "pid": parent, "syscall": "wait4", "result": child,
+                   "child": child, "child_proc": str(child), "code": code})
+
+    def analyze(self):
+        from analyzers.analyze import analyze_events
+        return analyze_events(self.events)
+
+
+@pytest.fixture
+def trace() -> Trace:
+    return Trace()
+
+
+def kinds(analysis, severity: str | None = None) -> set[str]:
+    """The race kinds found (optionally only at one severity)."""
+    return {f.kind for f in analysis.findings if severity is None or f.severity == severity}
+
+
+def warnings_or_worse(analysis) -> list:
+    return [f for f in analysis.findings if f.severity in ("warning", "error")]
