@@ -458,6 +458,11 @@ def import_strace(inputs: list[str], output: str, *, command: list[str] | None =
         stats = stream_strace(inputs, start, trailer, command=command,
                               initial_cwd=initial_cwd, header_extra=header_extra,
                               trailer_extra=trailer_extra, on_progress=on_progress)
+    except KeyboardInterrupt:
+        trailer["interrupted"] = True
+        trailer.setdefault("warnings", []).append("the import was interrupted: the log "
+                                                  "holds the events read until then")
+        raise
     finally:
         # Also on Ctrl-C or a read error: the log ends with a valid trailer.
         if writer is not None:
