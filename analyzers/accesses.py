@@ -64,7 +64,7 @@ def classify(ev: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if name in _CHECKS:
         if path is not None:
             # An *at call with an empty path looks at the fd itself.
-            yield (READ if ev.get("args", [None, None])[1:2] == ['""'] else CHECK), path, None
+            yield (READ if "AT_EMPTY_PATH" in (ev.get("flags") or "") else CHECK), path, None
         return
     if name in ("unlink", "rmdir"):
         if path is not None:

@@ -6,10 +6,11 @@ header and trailer for the statistics); the CLI and tests call it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .accesses import A_ERRNO, A_PATH, A_PROC, A_SEQ
+from .accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, REMOVALS
 from .conflict import Conflict
 from .detectors import DETECTORS
 from .history import History, HistoryBuilder, build_history
@@ -58,12 +59,54 @@ def find_conflicts(h: History) -> list[Conflict]:
     return out
 
 
+#: Successful calls after an EEXIST that show the process went on.
+WENT_ON_CALLS = 20
+
+
+def went_on(h: History, c: Conflict) -> bool:
+    """True when the victim used the path again after its failed call.
+
+    A program that gets EEXIST from ``mkdir`` and then creates files in the
+    directory, or EEXIST from ``link`` and then renames over the name,
+    handled the failure and went on; a failure it died of is its last word
+    on that path.
+    """
+    v = c.victim
+    proc, seq, path = v[A_PROC], v[A_SEQ], v[A_PATH]
+    if v[A_ERRNO] == "EEXIST":
+        # Losing an atomic create is its designed outcome: a program that
+        # keeps working afterwards handled it, whatever path it works on.
+        done = h.processes[proc].ok_seqs
+        if len(done) - bisect_right(done, seq) >= WENT_ON_CALLS:
+            return True
+    paths = [path]
+    if v[A_SYSCALL].startswith("mkdir"):
+        paths.extend(h.subtree(path))
+    for p in paths:
+        for acc in h.paths.get(p, ()):
+            if acc[A_PROC] == proc and acc[A_SEQ] > seq and acc[A_ERRNO] is None \
+                    and acc[A_OP] not in REMOVALS:
+                return True
+    return False
+
+
+def mark_handled(h: History, conflicts: list[Conflict]) -> None:
+    """Tell handled failures (the victim went on) from the ones that hurt."""
+    for c in conflicts:
+        if c.manifested and went_on(h, c):
+            c.handled = True
+            if c.victim[A_ERRNO] == "EEXIST":
+                c.info = True
+
+
 def _verdict(h: History):
     def severity_of(c: Conflict) -> tuple[str, str]:
         verdict = "manifested" if c.manifested else "latent"
         if c.info:
             return verdict, "info"
         if c.manifested:
+            if c.handled:
+                return verdict, "warning"
             victim = h.processes[c.victim[A_PROC]]
             # A failure the victim handled (it went on and exited 0) is still
             # a real race, but not what broke the run.
@@ -80,21 +123,22 @@ def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, lis
             continue
         for c in f.conflicts:
             victims.setdefault(c.victim[A_PROC], []).append((f, c))
+    rank = {"error": 0, "warning": 1}
     explanations: dict[int, list[str]] = {}
     first_errors: dict[int, tuple | None] = {}
     for p in h.processes:
         if not p.failed:
             continue
+        found = [fc for d in h.descendants_or_self(p.idx) for fc in victims.get(d, ())]
+        # Failures the process did not survive come first: errors before
+        # handled ones, then in log order.
+        found.sort(key=lambda fc: (rank[fc[0].severity], fc[1].victim[A_SEQ]))
         ids: list[str] = []
-        first: tuple | None = None
-        for d in sorted(h.descendants_or_self(p.idx)):
-            for f, c in victims.get(d, ()):
-                if f.id not in ids:
-                    ids.append(f.id)
-                if first is None or c.victim[A_SEQ] < first[A_SEQ]:
-                    first = c.victim
+        for f, _c in found:
+            if f.id not in ids:
+                ids.append(f.id)
         explanations[p.idx] = ids
-        first_errors[p.idx] = first
+        first_errors[p.idx] = found[0][1].victim if found else None
     return explanations, first_errors
 
 
@@ -102,6 +146,7 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
                     trailer: dict[str, Any] | None = None) -> Analysis:
     """Detect, group and explain the races of a built history."""
     conflicts = find_conflicts(h)
+    mark_handled(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)
     return Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors)

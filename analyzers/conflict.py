@@ -12,7 +12,7 @@ class Conflict:
     ``culprit`` is the access that changed the namespace (removed, renamed,
     created, wrote); ``victim`` the other one.  ``manifested`` is True when
     the victim's syscall failed with an errno that the culprit's operation
-    explains.  ``info`` marks patterns that are safe by design (an atomic
+    explains; ``handled`` when the victim went on using the path after it.  ``info`` marks patterns that are safe by design (an atomic
     rename-over publish, an EEXIST the process handled).  ``site_path`` is
     the path the race is grouped under before normalisation.
     """
@@ -24,3 +24,4 @@ class Conflict:
     site_path: str
     info: bool = False
     note: str = ""
+    handled: bool = False

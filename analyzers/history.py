@@ -35,6 +35,7 @@ class ProcInfo:
     vfork_parent: int | None = None
     children: list[int] = field(default_factory=list)
     failed_calls: list[tuple[int, str, str | None, str]] = field(default_factory=list)
+    ok_seqs: list[int] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -163,7 +164,9 @@ class HistoryBuilder:
                     paths[path] = [acc]
                 else:
                     lst.append(acc)
-            if errno is not None and errno not in ("EAGAIN", "EINTR"):
+            if errno is None:
+                info.ok_seqs.append(seq)
+            elif errno not in ("EAGAIN", "EINTR"):
                 info.failed_calls.append((seq, ev["syscall"], ev.get("path"), errno))
             if etype == "exec":
                 info.argv = ev.get("argv")

@@ -22,6 +22,8 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 #: Findings whose example interleaving is printed (most severe first).
 MAX_EXAMPLES = 8
+#: Findings listed under each failed process.
+MAX_EXPLANATIONS = 3
 #: Rows of context shown around a conflicting pair.
 CONTEXT = 3
 
@@ -97,7 +99,7 @@ def failures_block(a: Analysis) -> list[Text]:
         if not ids:
             out.append(Text("  not explained by a file-system race", style="dim"))
             continue
-        for fid in ids:
+        for fid in ids[:MAX_EXPLANATIONS]:
             f = by_id[fid]
             c = next((c for c in f.conflicts
                       if c.victim[A_PROC] in a.history.descendants_or_self(idx)), f.example)
@@ -114,6 +116,9 @@ def failures_block(a: Analysis) -> list[Text]:
                 line.append(f" {gap}")
             line.append("; nothing ordered them")
             out.append(line)
+        if len(ids) > MAX_EXPLANATIONS:
+            out.append(Text(f"  and {len(ids) - MAX_EXPLANATIONS} more: "
+                            + ", ".join(ids[MAX_EXPLANATIONS:]), style="dim"))
     return out
 
 

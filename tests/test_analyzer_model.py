@@ -235,11 +235,21 @@ def test_eexist_handled_is_info(trace: Trace) -> None:
     trace.op(10, "renameat2", "/t/.tmpX", flags="RENAME_NOREPLACE", path2="/t/.venv/.lock")
     trace.op(11, "renameat2", "/t/.tmpY", "EEXIST", flags="RENAME_NOREPLACE",
              path2="/t/.venv/.lock")
+    trace.open(11, "/t/.venv/.lock", "O_RDWR")  # it opens the existing lock and goes on
     trace.exit(10, 0)
     trace.exit(11, 0)
     a = trace.analyze()
     assert a.findings and all(f.severity == "info" for f in a.findings)
     assert kinds(a) == {"create-collision"}
+
+
+def test_eexist_without_going_on_warns_even_if_the_process_exits_0(trace: Trace) -> None:
+    _launcher(trace, 10, 11)
+    trace.op(10, "mkdir", "/t/out")
+    trace.op(11, "mkdir", "/t/out", "EEXIST")
+    trace.exit(11, 0)
+    a = trace.analyze()
+    assert [(f.kind, f.severity) for f in a.findings] == [("create-collision", "warning")]
 
 
 def test_eexist_that_killed_the_process_is_an_error(trace: Trace) -> None:

@@ -20,7 +20,7 @@ Every event has:
 ``syscall`` events (and ``exec``/``fork``/``wait``, which are syscalls too)
 add ``syscall`` (name), ``result`` (int, or the raw text when it is not a
 number, or null when the call never returned), ``errno`` (``"ENOENT"`` …),
-``args`` (the raw argument tokens exactly as strace printed them), and
+``args`` (the raw argument text exactly as strace printed it), and
 where they apply:
 
 ``path``        the first path argument, resolved to an absolute, lexically

@@ -97,6 +97,66 @@ _OPENAT2_FLAGS = re.compile(r"flags=([A-Z0-9_|]+|0)")
 _CHILD_ENDED = {"CLD_EXITED", "CLD_KILLED", "CLD_DUMPED"}
 
 
+# One simple argument token: a C string (maybe cut, "..."...), or a run of
+# plain characters (fd, flags, number) with an optional fd decoration.
+_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"(?:\.\.\.)?'
+                    r'|[^,"<>{}\[\]()]*(?:<(?:[^<>\\]|\\.|<[^<>]*>)*>(?:\(deleted\))?)?)'
+                    r'\s*(?:,|\Z)')
+
+
+class Args:
+    """The arguments of a call, split lazily: handlers index only what they need.
+
+    The leading simple tokens (fds, strings, flags) are cut with one regex
+    step each; the first structured token (``{...}``, ``[...]``) makes it
+    fall back to the full splitter.  Most calls never reach a structure.
+    """
+
+    __slots__ = ("text", "_toks", "_pos", "_full")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._toks: Args = []
+        self._pos = 0
+        self._full = not text
+
+    def _split_all(self) -> None:
+        self._toks = split_args(self.text)
+        self._full = True
+
+    def __getitem__(self, i: int) -> str:
+        toks = self._toks
+        if i < len(toks):
+            return toks[i]
+        if not self._full:
+            text = self.text
+            match = _TOKEN.match
+            n = len(text)
+            while len(toks) <= i:
+                if self._pos >= n:
+                    self._full = True
+                    break
+                m = match(text, self._pos)
+                if m is None or m.end() == self._pos:
+                    self._split_all()
+                    return self._toks[i]
+                toks.append(m.group(1))
+                self._pos = m.end()
+        return self._toks[i]
+
+    def get(self, i: int) -> str:
+        """Token ``i``, or '' when the call has fewer arguments."""
+        try:
+            return self[i]
+        except IndexError:
+            return ""
+
+    def __len__(self) -> int:
+        if not self._full:
+            self._split_all()
+        return len(self._toks)
+
+
 def normalize(path: str) -> str:
     """Lexically normalise an absolute path (no symlink resolution)."""
     if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
@@ -337,8 +397,8 @@ class Resolver:
             ev["ts_end"] = ts_end
         if errno is not None:
             ev["errno"] = errno
-        toks = split_args(args) if args else []
-        ev["args"] = toks
+        toks = Args(args)
+        ev["args"] = args
         handler = self._handlers.get(name)
         released: list[OpenFile] = []
         if handler is not None:
@@ -401,7 +461,7 @@ class Resolver:
 
     # ------------------------------------------------------ process syscalls
 
-    def _fork(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _fork(self, proc: Process, tid: int, toks: Args, ev: Event,
               ret_path: str | None, released: list[OpenFile]) -> None:
         child = ev["result"]
         if not isinstance(child, int) or child <= 0:
@@ -440,7 +500,7 @@ class Resolver:
         self.child_processes += 1
         ev["child_proc"] = child_proc.key
 
-    def _exec(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _exec(self, proc: Process, tid: int, toks: Args, ev: Event,
               ret_path: str | None, released: list[OpenFile]) -> None:
         at = ev["syscall"] == "execveat"
         dirtok = toks[0] if at else None
@@ -455,13 +515,13 @@ class Resolver:
         for fd in list(fdt.cloexec):
             self._drop_fd(fdt, fd, released)
 
-    def _wait(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _wait(self, proc: Process, tid: int, toks: Args, ev: Event,
               ret_path: str | None, released: list[OpenFile]) -> None:
         result = ev["result"]
         if ev["syscall"] == "wait4":
             if not isinstance(result, int) or result <= 0:
                 return
-            child, status = result, toks[1] if len(toks) > 1 else ""
+            child, status = result, toks.get(1)
             m = _WAIT_EXIT.search(status)
             if m:
                 ev["code"] = int(m.group(1))
@@ -471,7 +531,7 @@ class Resolver:
             if "WIFSTOPPED" in status or "WIFCONTINUED" in status:
                 return
         else:
-            info = toks[2] if len(toks) > 2 else ""
+            info = toks.get(2)
             m, code = _SI_PID.search(info), _SI_CODE.search(info)
             if result != 0 or not m or not code or code.group(1) not in _CHILD_ENDED:
                 return
@@ -482,7 +542,7 @@ class Resolver:
                     ev["code"] = _int(status.group(1))
                 else:
                     ev["signal"] = status.group(1)
-            if "WNOWAIT" in (toks[3] if len(toks) > 3 else ""):
+            if "WNOWAIT" in (toks.get(3)):
                 ev["nowait"] = True
         ev["type"] = "wait"
         ev["child"] = child
@@ -492,7 +552,7 @@ class Resolver:
 
     # --------------------------------------------------------- fd syscalls
 
-    def _open(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _open(self, proc: Process, tid: int, toks: Args, ev: Event,
               ret_path: str | None, released: list[OpenFile]) -> None:
         name = ev["syscall"]
         if name == "open":
@@ -527,7 +587,7 @@ class Resolver:
             ev["fd"] = fd
             ev["ofd"] = ofd.id
 
-    def _close(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _close(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
         self._fd_event_path(proc, ev, toks[0])
         fd = ev.get("fd")
@@ -537,7 +597,7 @@ class Resolver:
         if ofd is not None:
             ev["last"] = last
 
-    def _close_range(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _close_range(self, proc: Process, tid: int, toks: Args, ev: Event,
                      ret_path: str | None, released: list[OpenFile]) -> None:
         if ev.get("errno") is not None:
             return
@@ -546,13 +606,13 @@ class Resolver:
         last = (1 << 31) if last_tok.startswith("~") else (_int(last_tok) or 0)
         fdt = proc.fdt
         targets = [fd for fd in fdt.fds if first <= fd <= last]
-        if "CLOSE_RANGE_CLOEXEC" in (toks[2] if len(toks) > 2 else ""):
+        if "CLOSE_RANGE_CLOEXEC" in (toks.get(2)):
             fdt.cloexec.update(targets)
             return
         for fd in targets:
             self._drop_fd(fdt, fd, released)
 
-    def _dup(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _dup(self, proc: Process, tid: int, toks: Args, ev: Event,
              ret_path: str | None, released: list[OpenFile]) -> None:
         self._fd_event_path(proc, ev, toks[0])
         new = ev["result"]
@@ -563,12 +623,12 @@ class Resolver:
         if ofd is None:
             ofd = self._new_ofd(ev.get("path"))
             self._install(proc.fdt, old, ofd, False, released)
-        cloexec = ev["syscall"] == "dup3" and "O_CLOEXEC" in (toks[2] if len(toks) > 2 else "")
+        cloexec = ev["syscall"] == "dup3" and "O_CLOEXEC" in (toks.get(2))
         if new != old:
             self._install(proc.fdt, new, ofd, cloexec, released)
         ev["newfd"] = new
 
-    def _fcntl(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _fcntl(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
         self._fd_event_path(proc, ev, toks[0])
         cmd = toks[1]
@@ -582,11 +642,11 @@ class Resolver:
                 self._install(proc.fdt, new, ofd, cmd == "F_DUPFD_CLOEXEC", released)
                 ev["newfd"] = new
         elif cmd == "F_SETFD" and ok and fd is not None and fd in proc.fdt.fds:
-            if "FD_CLOEXEC" in (toks[2] if len(toks) > 2 else ""):
+            if "FD_CLOEXEC" in (toks.get(2)):
                 proc.fdt.cloexec.add(fd)
             else:
                 proc.fdt.cloexec.discard(fd)
-        elif cmd.startswith(("F_SETLK", "F_OFD_SETLK")) and len(toks) > 2:
+        elif cmd.startswith(("F_SETLK", "F_OFD_SETLK")) and toks.get(2):
             m = _LOCK_FIELDS.search(toks[2])
             if m:
                 op = {"F_WRLCK": "ex", "F_RDLCK": "sh"}.get(m.group(1), "un")
@@ -597,7 +657,7 @@ class Resolver:
                 if ok and op != "un" and ofd is not None:
                     ofd.locked = True
 
-    def _flock(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _flock(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
         self._fd_event_path(proc, ev, toks[0])
         how = toks[1]
@@ -615,7 +675,7 @@ class Resolver:
 
     # --------------------------------------------------------- cwd syscalls
 
-    def _chdir(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _chdir(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
         if ev["syscall"] == "fchdir":
             self._fd_event_path(proc, ev, toks[0])
@@ -625,7 +685,7 @@ class Resolver:
         if ev.get("errno") is None and ev["result"] == 0:
             proc.fs.cwd = path
 
-    def _getcwd(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _getcwd(self, proc: Process, tid: int, toks: Args, ev: Event,
                 ret_path: str | None, released: list[OpenFile]) -> None:
         if ev.get("errno") is not None:
             return
@@ -635,14 +695,14 @@ class Resolver:
 
     # ---------------------------------------------------- path syscalls
 
-    def _one_path(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _one_path(self, proc: Process, tid: int, toks: Args, ev: Event,
                   ret_path: str | None, released: list[OpenFile]) -> None:
         """``name(path, ...)``: stat, lstat, access, mkdir, rmdir, unlink, …"""
         ev["path"] = self._path(proc, ev, None, toks[0])
         if ev["syscall"] in ("mkdir", "chmod", "access", "mknod"):
-            ev["flags"] = toks[1] if len(toks) > 1 else None
+            ev["flags"] = toks.get(1) or None
 
-    def _at_path(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _at_path(self, proc: Process, tid: int, toks: Args, ev: Event,
                  ret_path: str | None, released: list[OpenFile]) -> None:
         """``name(dirfd, path, ...)``: the *at family with one path."""
         empty_ok = True
@@ -657,10 +717,10 @@ class Resolver:
             flag_idx = {"unlinkat": 2, "mkdirat": 2, "newfstatat": 3, "statx": 2,
                         "utimensat": 3, "fchownat": 4, "faccessat2": 3,
                         "fchmodat2": 3}.get(name)
-            if flag_idx is not None and flag_idx < len(toks):
-                ev["flags"] = toks[flag_idx]
+            if flag_idx is not None:
+                ev["flags"] = toks.get(flag_idx) or None
 
-    def _two_paths(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _two_paths(self, proc: Process, tid: int, toks: Args, ev: Event,
                    ret_path: str | None, released: list[OpenFile]) -> None:
         """rename/link family, symlink (``path2`` is the second path)."""
         name = ev["syscall"]
@@ -676,14 +736,14 @@ class Resolver:
         else:
             ev["path"] = self._path(proc, ev, toks[0], toks[1])
             ev["path2"] = self._path(proc, ev, toks[2], toks[3])
-            if len(toks) > 4:
+            if toks.get(4):
                 ev["flags"] = toks[4]
         if name.startswith("rename") and ev.get("errno") is None and ev["result"] == 0:
             old, new = ev.get("path"), ev.get("path2")
             if old and new:
                 self._follow_rename(old, new, "RENAME_EXCHANGE" in (ev.get("flags") or ""))
 
-    def _fd_only(self, proc: Process, tid: int, toks: list[str], ev: Event,
+    def _fd_only(self, proc: Process, tid: int, toks: Args, ev: Event,
                  ret_path: str | None, released: list[OpenFile]) -> None:
         """fstat, getdents64, ftruncate, fchmod, fchown: the fd's path."""
         self._fd_event_path(proc, ev, toks[0])

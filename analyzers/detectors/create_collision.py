@@ -71,9 +71,9 @@ def detect(h: History) -> Iterator[Conflict]:
                     break
                 pair = (a[A_PROC], b[A_PROC])
                 if b[A_ERRNO] == "EEXIST":
-                    handled = not h.processes[b[A_PROC]].failed
-                    yield Conflict(KIND, a, b, True, path, info=handled,
-                                   note="EEXIST handled" if handled else "")
+                    # Whether the loser handled it is judged centrally
+                    # (analyze.mark_handled): it is info when it went on.
+                    yield Conflict(KIND, a, b, True, path)
                 elif a[A_ERRNO] is None and pair not in seen_pairs:
                     seen_pairs.add(pair)
                     if a[A_OP] == RENAME_TO and b[A_OP] == RENAME_TO:
