@@ -397,7 +397,7 @@ def _merged_lines(sources: list[_Source], stats: ImportStats,
     def keyed(src: _Source, index: int) -> Iterator[tuple[float, int, int, ParsedLine]]:
         for lineno, text in src.lines():
             on_line()
-            pl = parse_line(text)
+            pl = parse_line(text) if text.endswith("\n") else None
             if pl is None:
                 if text.strip():
                     stats.note_unparsed(src.path, lineno, text)
@@ -517,7 +517,9 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
                 note = stats.note_unparsed
                 for lineno, text in src.lines():
                     on_line()
-                    pl = parse_line(text)
+                    # Only the last line can lack its newline: strace was
+                    # killed while writing it, so its end cannot be trusted.
+                    pl = parse_line(text) if text.endswith("\n") else None
                     if pl is None:
                         if text.strip():
                             note(src.path, lineno, text)
