@@ -67,6 +67,10 @@ class HappensBefore:
         self._locks: dict[tuple[str, str], _Lock] = {}
         self.lock_edges = 0
         self.lock_names: dict[int, str] = {}
+        # Per process, parallel to its epochs: what made each epoch (see
+        # ``ordering_cause``): ("fork", parent), ("wait", child), ("vfork",
+        # child) or a lock key such as ("flock", path).
+        self._epoch_causes: list[list[Any]] = []
 
     # --------------------------------------------------------- building
 
@@ -80,6 +84,7 @@ class HappensBefore:
         self._current.append(clock)
         self._epoch_seqs.append([0])
         self._epoch_clocks.append([dict(clock)])
+        self._epoch_causes.append([("fork", parent) if parent is not None else None])
         self._last_seq.append(fork_seq or 0)
         return idx
 
@@ -87,12 +92,13 @@ class HappensBefore:
         """Note the latest operation of ``proc`` (used by exit/release)."""
         self._last_seq[proc] = seq
 
-    def _acquire(self, proc: int, seq: int, other: Clock) -> None:
+    def _acquire(self, proc: int, seq: int, other: Clock, cause: Any = None) -> None:
         clock = self._current[proc]
         other = {k: v for k, v in other.items() if k != proc}
         if join(clock, other):
             self._epoch_seqs[proc].append(seq)
             self._epoch_clocks[proc].append(dict(clock))
+            self._epoch_causes[proc].append(cause)
             self.lock_edges += 1
 
     def _snapshot(self, proc: int, seq: int) -> Clock:
@@ -102,11 +108,11 @@ class HappensBefore:
 
     def waited(self, parent: int, child: int, seq: int) -> None:
         """``parent`` reaped ``child`` at ``seq``: the child's life precedes."""
-        self._acquire(parent, seq, self._snapshot(child, self._last_seq[child]))
+        self._acquire(parent, seq, self._snapshot(child, self._last_seq[child]), ("wait", child))
 
     def vfork_released(self, parent: int, child: int, seq: int) -> None:
         """A vfork child exec'd or exited at ``seq``: the parent resumes after."""
-        self._acquire(parent, seq, self._snapshot(child, seq))
+        self._acquire(parent, seq, self._snapshot(child, seq), ("vfork", child))
 
     def acquire(self, key: tuple[str, str], holder: Any, proc: int, seq: int,
                 exclusive: bool, start: int = 0, end: int | None = None) -> None:
@@ -117,7 +123,7 @@ class HappensBefore:
             if (exclusive or r_excl) and _overlap(start, end, r0, r1):
                 join(merged, clock)
         if merged:
-            self._acquire(proc, seq, merged)
+            self._acquire(proc, seq, merged, key)
         lock.holders[holder] = (proc, start, end, exclusive)
 
     def release(self, key: tuple[str, str], holder: Any, seq: int,
@@ -157,3 +163,23 @@ class HappensBefore:
         if seq_a > seq_b:
             proc_a, seq_a, proc_b, seq_b = proc_b, seq_b, proc_a, seq_a
         return self.clock_at(proc_b, seq_b).get(proc_a, -1) >= seq_a
+
+    def ordering_cause(self, proc_a: int, seq_a: int, proc_b: int, seq_b: int) -> Any:
+        """What orders two operations: the edge that first brought the earlier
+        one into the later one's clock.
+
+        Returns ``("fork", parent)``, ``("wait", child)``, ``("vfork", child)``
+        or a lock key (``("flock", path)``, ``("posix", path)``, ``("excl",
+        path)``) -- the last hop of the chain when the order is transitive --
+        ``("same-process", None)``, or None when the two are unordered.
+        """
+        if proc_a == proc_b:
+            return ("same-process", None)
+        if seq_a > seq_b:
+            proc_a, seq_a, proc_b, seq_b = proc_b, seq_b, proc_a, seq_a
+        seqs = self._epoch_seqs[proc_b]
+        last = bisect_right(seqs, seq_b)
+        for i in range(last):
+            if self._epoch_clocks[proc_b][i].get(proc_a, -1) >= seq_a:
+                return self._epoch_causes[proc_b][i]
+        return None
