@@ -211,11 +211,14 @@ def strace_command(out: Path, cmd_argv: Sequence[str], copies: int = 1, *,
                    status_fd: int | None = None,
                    stderr_fd: int | None = None,
                    strace: str | None = None,
-                   seccomp: bool | None = None) -> list[str]:
+                   seccomp: bool | None = None,
+                   extra_strace_args: Sequence[str] = ()) -> list[str]:
     """Return the strace command line that records ``copies`` copies of cmd.
 
     ``status_fd``/``stderr_fd`` are fds the launcher inherits (see
     tracer.launcher).  ``seccomp`` defaults to what this strace supports.
+    ``extra_strace_args`` go before ``-e trace=`` (e.g. ``-e inject=...``
+    for ``fsrace stress --amplify``).
     """
     strace = strace or find_strace()
     if seccomp is None:
@@ -239,6 +242,7 @@ def strace_command(out: Path, cmd_argv: Sequence[str], copies: int = 1, *,
         # Only the traced syscalls stop the tracee; the rest run at full
         # speed.  Needs -f (we have it).
         argv.append("--seccomp-bpf")
+    argv += [str(a) for a in extra_strace_args]
     argv += ["-e", strace_trace_expression(), "-o", str(out), "--",
              sys.executable, "-I", "-S", str(LAUNCHER), "-j", str(copies)]
     if status_fd is not None:
@@ -568,7 +572,8 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
            env: dict[str, str] | None = None,
            cwd: Path | str | None = None, *,
            stdin=None, stdout=None, stderr=None,
-           interrupt_grace: float = INTERRUPT_GRACE) -> RecordResult:
+           interrupt_grace: float = INTERRUPT_GRACE,
+           extra_strace_args: Sequence[str] = ()) -> RecordResult:
     """Run ``copies`` concurrent copies of cmd_argv under strace.
 
     ``strace_log`` is where strace writes (a new temporary directory's
@@ -621,7 +626,8 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     except (OSError, ValueError, AttributeError):
         user_err = None
     argv = strace_command(strace_log, cmd_argv, copies, status_fd=status_w,
-                          stderr_fd=user_err, strace=strace)
+                          stderr_fd=user_err, strace=strace,
+                          extra_strace_args=extra_strace_args)
     log.info("recording: %s", " ".join(argv))
 
     warnings: list[str] = []
