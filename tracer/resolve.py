@@ -279,25 +279,31 @@ class Resolver:
     # --------------------------------------------------------------- paths
 
     def _fd_path(self, proc: Process, token: str) -> str | None:
-        """Path of an fd argument: its -y decoration, else the fd table."""
+        """Path of an fd argument: the fd table, else its -y decoration.
+
+        The table holds the lexical path the program used (and follows
+        renames); strace's decoration is the kernel's canonical path, with
+        symlinks resolved.  Preferring the table keeps the events the same
+        whether or not the log was made with ``-y``; the decoration fills in
+        fds opened before the trace began.
+        """
         parsed = decode_fd(token)
         if parsed is None:
             return None
         fd, deco = parsed
-        if deco is not None:
-            if deco.endswith(" (deleted)"):
-                deco = deco[:-10]
-            if deco.startswith("/"):
-                ofd = proc.fdt.fds.get(fd) if fd >= 0 else None
-                if ofd is not None:
-                    ofd.path = deco
-                elif fd == AT_FDCWD:
-                    proc.fs.cwd = deco
-                return deco
         if fd == AT_FDCWD:
+            if proc.fs.cwd is None and deco is not None and deco.startswith("/"):
+                proc.fs.cwd = _strip_deleted(deco)
             return proc.fs.cwd
         ofd = proc.fdt.fds.get(fd)
-        return ofd.path if ofd is not None else None
+        if ofd is not None and ofd.path is not None:
+            return ofd.path
+        if deco is not None and deco.startswith("/"):
+            deco = _strip_deleted(deco)
+            if ofd is not None:
+                ofd.path = deco
+            return deco
+        return None
 
     def _path(self, proc: Process, ev: Event, dirtok: str | None, pathtok: str,
               empty_ok: bool = False) -> str | None:
@@ -574,12 +580,12 @@ class Resolver:
                     ev["dirfd"] = fd[0]
         ev["flags"] = flags
         fd = ev["result"]
-        if ret_path is not None and ret_path.startswith("/"):
-            if path is None:
-                self.unresolved -= 1
-                ev.pop("unresolved", None)
-                ev.pop("truncated", None)
-            path = ret_path
+        if path is None and ret_path is not None and ret_path.startswith("/"):
+            # The decoration of the new fd names what an unresolvable or
+            # truncated argument meant.
+            self.unresolved -= 1
+            ev.pop("unresolved", None)
+            path = _strip_deleted(ret_path)
         ev["path"] = path
         if isinstance(fd, int) and fd >= 0:
             ofd = self._new_ofd(path)
@@ -747,6 +753,10 @@ class Resolver:
                  ret_path: str | None, released: list[OpenFile]) -> None:
         """fstat, getdents64, ftruncate, fchmod, fchown: the fd's path."""
         self._fd_event_path(proc, ev, toks[0])
+
+
+def _strip_deleted(path: str) -> str:
+    return path[:-10] if path.endswith(" (deleted)") else path
 
 
 def _text(token: str) -> str | None:

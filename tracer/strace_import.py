@@ -51,8 +51,10 @@ SAMPLES = 10
 #: Events held back while the first process's pid is unknown.
 _HOLD_LIMIT = 200_000
 
+_ATTACH_INSIDE = re.compile(
+    r"(?:/(?:[^\s/(]+/)*)?strace: Process \d+ (?:attached|detached)(?: with \d+ threads)?\n?\Z")
 _RESUMING = re.compile(r"resuming interrupted (\w+)")
-_FF_NAME = re.compile(r"^(.*)\.(\d+)$")
+_FF_NAME = re.compile(r"^(.*)\.(\d+)(?:\.gz)?$")
 
 
 class ImportError_(Exception):
@@ -139,7 +141,8 @@ def classify_inputs(paths: list[str]) -> tuple[list[str], bool]:
         base = os.path.basename(paths[0])
         try:
             siblings = sorted(n for n in os.listdir(parent)
-                              if n.startswith(base + ".") and n[len(base) + 1:].isdigit())
+                              if n.startswith(base + ".")
+                              and n[len(base) + 1:].removesuffix(".gz").isdigit())
         except OSError:
             siblings = []
         if not siblings:
@@ -515,8 +518,18 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
                 src = sources[0]
                 feed = importer.feed
                 note = stats.note_unparsed
+                head = ""
                 for lineno, text in src.lines():
                     on_line()
+                    if head:
+                        text, head = head + text, ""
+                    if "tached" in text:
+                        # On a terminal strace's "Process N attached" can land in
+                        # the middle of a call line; the call goes on on the next.
+                        m = _ATTACH_INSIDE.search(text)
+                        if m is not None:
+                            head = text[:m.start()]
+                            continue
                     # Only the last line can lack its newline: strace was
                     # killed while writing it, so its end cannot be trusted.
                     pl = parse_line(text) if text.endswith("\n") else None
