@@ -75,8 +75,11 @@ def went_on(h: History, c: Conflict) -> bool:
     proc, seq, path = v[A_PROC], v[A_SEQ], v[A_PATH]
     if v[A_ERRNO] == "EEXIST":
         # Losing an atomic create is its designed outcome: a program that
-        # keeps working afterwards handled it, whatever path it works on.
-        done = h.processes[proc].ok_seqs
+        # keeps working afterwards, or ends well, handled it.
+        info = h.processes[proc]
+        if info.exited and not info.failed:
+            return True
+        done = info.ok_seqs
         if len(done) - bisect_right(done, seq) >= WENT_ON_CALLS:
             return True
     paths = [path]

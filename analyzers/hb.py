@@ -50,6 +50,9 @@ class _Lock:
     releases: list[tuple[int, int | None, bool, Clock]] = field(default_factory=list)
     # Current holders: holder key -> (proc, start, end, exclusive)
     holders: dict[Any, tuple[int, int, int | None, bool]] = field(default_factory=dict)
+    # Acquires that completed while a conflicting holder was still on the
+    # books: (proc, seq, holders still to release).  See ``acquire``.
+    pending: list[tuple[int, int, set]] = field(default_factory=list)
 
 
 def _overlap(a0: int, a1: int | None, b0: int, b1: int | None) -> bool:
@@ -124,6 +127,14 @@ class HappensBefore:
                 join(merged, clock)
         if merged:
             self._acquire(proc, seq, merged, key)
+        # strace reports a call when it returns: the release that let this
+        # acquire through can be printed after it (the releaser's unlock was
+        # still returning).  A conflicting holder still on the books means
+        # exactly that; its release will order this acquire when it shows up.
+        blockers = {h for h, (hp, h0, h1, h_excl) in lock.holders.items()
+                    if hp != proc and (exclusive or h_excl) and _overlap(start, end, h0, h1)}
+        if blockers:
+            lock.pending.append((proc, seq, blockers))
         lock.holders[holder] = (proc, start, end, exclusive)
 
     def release(self, key: tuple[str, str], holder: Any, seq: int,
@@ -134,8 +145,32 @@ class HappensBefore:
             return False
         hproc, start, end, exclusive = lock.holders.pop(holder)
         who = hproc if proc is None else proc
-        lock.releases.append((start, end, exclusive, self._snapshot(who, seq)))
+        clock = self._snapshot(who, seq)
+        lock.releases.append((start, end, exclusive, clock))
+        for item in list(lock.pending):
+            waiter, at, blockers = item
+            if holder in blockers:
+                blockers.discard(holder)
+                self._acquire_since(waiter, at, clock, key)
+                if not blockers:
+                    lock.pending.remove(item)
         return True
+
+    def _acquire_since(self, proc: int, seq: int, other: Clock, cause: Any) -> None:
+        """Join ``other`` into ``proc``'s clock from its event ``seq`` on."""
+        other = {k: v for k, v in other.items() if k != proc}
+        seqs, clocks = self._epoch_seqs[proc], self._epoch_clocks[proc]
+        causes = self._epoch_causes[proc]
+        i = bisect_right(seqs, seq) - 1
+        if seqs[i] != seq:
+            i += 1
+            seqs.insert(i, seq)
+            clocks.insert(i, dict(clocks[i - 1]))
+            causes.insert(i, cause)
+        for clock in clocks[i:]:
+            join(clock, other)
+        if join(self._current[proc], other):
+            self.lock_edges += 1
 
     def release_all(self, proc: int, seq: int, holder_filter=None) -> None:
         """Release every lock held by ``proc`` (exit); optionally filtered."""

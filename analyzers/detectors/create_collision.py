@@ -42,12 +42,15 @@ def is_strong_create(acc: tuple) -> bool:
     return "O_EXCL" in (acc[A_FLAGS] or "")
 
 
-def _read_before(h: History, path: str, proc: int, start: int, end: int) -> bool:
+def _last_read(h: History, path: str, proc: int, before: int) -> int | None:
+    """Seq of the last successful read of ``path`` by ``proc`` before ``before``."""
+    last = None
     for acc in h.paths.get(path, ()):
-        if acc[A_PROC] == proc and start < acc[A_SEQ] < end and acc[A_OP] == READ \
-                and acc[A_ERRNO] is None:
-            return True
-    return False
+        if acc[A_SEQ] >= before:
+            break
+        if acc[A_PROC] == proc and acc[A_OP] == READ and acc[A_ERRNO] is None:
+            last = acc[A_SEQ]
+    return last
 
 
 def detect(h: History) -> Iterator[Conflict]:
@@ -74,19 +77,25 @@ def detect(h: History) -> Iterator[Conflict]:
                     # Whether the loser handled it is judged centrally
                     # (analyze.mark_handled): it is info when it went on.
                     yield Conflict(KIND, a, b, True, path)
-                elif a[A_ERRNO] is None and pair not in seen_pairs:
-                    seen_pairs.add(pair)
+                elif a[A_ERRNO] is None:
                     if a[A_OP] == RENAME_TO and b[A_OP] == RENAME_TO:
-                        # Look back from b's rename for b's own read of the path.
-                        lost = _read_before(h, path, b[A_PROC], 0, a[A_SEQ]) and \
-                            not _read_before(h, path, b[A_PROC], a[A_SEQ], b[A_SEQ])
-                        yield Conflict(KIND, a, b, False, path, info=not lost,
-                                       note="lost update" if lost else "atomic rename-over")
+                        # Read-modify-write: b read the path before a's publish
+                        # and published without reading again, so a's update is lost.
+                        read = _last_read(h, path, b[A_PROC], b[A_SEQ])
+                        if read is not None and read < a[A_SEQ]:
+                            yield Conflict(KIND, b, a, False, path, note="lost update")
+                        elif pair not in seen_pairs:
+                            seen_pairs.add(pair)
+                            yield Conflict(KIND, a, b, False, path, info=True,
+                                           note="atomic rename-over")
+                    elif pair in seen_pairs:
+                        pass
                     elif a[A_OP] == CREATE and b[A_OP] == CREATE and \
                             a[A_SYSCALL].startswith("mkdir") and b[A_SYSCALL].startswith("mkdir"):
                         # Both made the directory: it was removed in between,
                         # and that removal is the race (removed-while-in-use).
-                        continue
+                        pass
                     else:
+                        seen_pairs.add(pair)
                         yield Conflict(KIND, a, b, False, path)
                 break
