@@ -351,6 +351,14 @@ def demo_cmd(fixed: bool, copies: int, files: int, keep: str | None, fmt: str) -
     sys.exit(exit_status_for(analysis, "warning") if not fixed else exit_status_for(analysis, "warning"))
 
 
+# ------------------------------------------------- stress and compare (issue 4)
+
+from fsrace.stress import compare_cmd, stress_cmd  # noqa: E402
+
+cli.add_command(stress_cmd)
+cli.add_command(compare_cmd)
+
+
 def main() -> None:
     """Console-script entry point: run the CLI, never end in a traceback."""
     try:
