@@ -27,6 +27,7 @@ class Analysis:
     trailer: dict[str, Any] = field(default_factory=dict)
     explanations: dict[int, list[str]] = field(default_factory=dict)
     first_errors: dict[int, tuple | None] = field(default_factory=dict)
+    related: dict[int, list[str]] = field(default_factory=dict)
 
 
 def find_conflicts(h: History) -> list[Conflict]:
@@ -145,6 +146,22 @@ def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, lis
     return explanations, first_errors
 
 
+def related_findings(h: History, findings: list[Finding],
+                     explanations: dict[int, list[str]]) -> dict[int, list[str]]:
+    """For each failed process: the warning findings it (or a descendant) took part in.
+
+    A race whose bad interleaving breaks a program without any failed
+    syscall (a lost update, a torn file) cannot be proven to be the cause;
+    it is listed as related, not as the explanation.
+    """
+    out: dict[int, list[str]] = {}
+    for idx in explanations:
+        family = h.descendants_or_self(idx)
+        out[idx] = [f.id for f in findings if f.severity in ("error", "warning")
+                    and f.id not in explanations[idx] and f.procs() & family]
+    return out
+
+
 def analyze_history(h: History, header: dict[str, Any] | None = None,
                     trailer: dict[str, Any] | None = None) -> Analysis:
     """Detect, group and explain the races of a built history."""
@@ -152,7 +169,8 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
     mark_handled(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)
-    return Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors)
+    return Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,
+                    related_findings(h, findings, explanations))
 
 
 def analyze_events(events: Iterable[dict[str, Any]], header: dict[str, Any] | None = None,

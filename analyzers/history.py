@@ -191,7 +191,10 @@ class HistoryBuilder:
                 _release_posix(h, idx, ev.get("path"), seq)
             elif name in ("unlink", "unlinkat") and ev.get("path"):
                 path = ev["path"]
-                hb.release(("excl", path), ("x", path), seq, proc=idx)
+                if hb.release(("excl", path), ("x", path), seq, proc=idx):
+                    # Created with O_EXCL, then removed: a lock file.  Its
+                    # contenders' EEXISTs and its removal are the protocol.
+                    h.lock_paths.add(path)
         elif etype == "fork":
             if ev.get("thread"):
                 return

@@ -90,6 +90,7 @@ def report_dict(a: Analysis) -> dict[str, Any]:
         failed.append({"pid": p.pid, "proc": p.key, "exit_code": p.exit_code,
                        "signal": p.signal, "argv": p.argv, "first_error": first_error,
                        "explained_by": ids, "explained": bool(ids),
+                       "related": a.related.get(idx, []),
                        "explanation": None if ids else "not explained by a file-system race"})
     trailer = a.trailer
     return {

@@ -28,11 +28,12 @@ MAX_EXPLANATIONS = 3
 CONTEXT = 3
 
 
-def _argv(argv: list[str] | None) -> str:
+def _argv(argv: list[str] | None, width: int = 90) -> str:
+    """A short command line: the program's base name and its arguments."""
     if not argv:
         return "?"
-    text = " ".join(argv)
-    return printable(text if len(text) <= 60 else text[:57] + "...")
+    text = " ".join([argv[0].rsplit("/", 1)[-1], *argv[1:]])
+    return printable(text if len(text) <= width else text[:width - 3] + "...")
 
 
 def _proc_label(a: Analysis, idx: int) -> str:
@@ -97,7 +98,14 @@ def failures_block(a: Analysis) -> list[Text]:
         line.append(_argv(p.argv))
         out.append(line)
         if not ids:
-            out.append(Text("  not explained by a file-system race", style="dim"))
+            related = a.related.get(idx, [])
+            if related:
+                out.append(Text("  no failed file operation explains it; it took part in races "
+                                + ", ".join(related[:6]) + (" …" if len(related) > 6 else "")
+                                + " (no call failed, so they may or may not be the cause)",
+                                style="yellow"))
+            else:
+                out.append(Text("  not explained by a file-system race", style="dim"))
             continue
         for fid in ids[:MAX_EXPLANATIONS]:
             f = by_id[fid]

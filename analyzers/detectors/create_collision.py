@@ -43,12 +43,15 @@ def is_strong_create(acc: tuple) -> bool:
 
 
 def _last_read(h: History, path: str, proc: int, before: int) -> int | None:
-    """Seq of the last successful read of ``path`` by ``proc`` before ``before``."""
+    """Seq of the last read of ``path`` by ``proc`` before ``before``.
+
+    A read that found nothing (ENOENT) read the state too: "no file yet".
+    """
     last = None
     for acc in h.paths.get(path, ()):
         if acc[A_SEQ] >= before:
             break
-        if acc[A_PROC] == proc and acc[A_OP] == READ and acc[A_ERRNO] is None:
+        if acc[A_PROC] == proc and acc[A_OP] == READ:
             last = acc[A_SEQ]
     return last
 

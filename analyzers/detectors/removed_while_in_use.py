@@ -35,7 +35,10 @@ def _failed_after(removal: tuple, acc: tuple) -> bool:
 def detect(h: History) -> Iterator[Conflict]:
     """Yield removed-while-in-use conflicts."""
     ordered = h.hb.ordered
+    locks = h.lock_paths
     for path, accesses in h.paths.items():
+        if path in locks:
+            continue
         for a in accesses:
             if a[A_OP] not in REMOVALS or a[A_ERRNO] is not None:
                 continue
