@@ -389,8 +389,13 @@ _SCRIPT = r"""
     return t;
   }
   function laneLabel(l) {
-    const a = l.argv.length > 46 ? l.argv.slice(0, 43) + "..." : l.argv;
-    return "pid " + l.key + "  " + a;
+    // argv[0] without its directory: "uv sync -q" reads better than the full path.
+    let a = l.argv;
+    const sp = a.indexOf(" "), first = sp < 0 ? a : a.slice(0, sp);
+    const slash = first.lastIndexOf("/");
+    if (slash >= 0) a = first.slice(slash + 1) + (sp < 0 ? "" : a.slice(sp));
+    const room = Math.max(12, 40 - 2 * Math.min(l.depth, 8));
+    return "pid " + l.key + "  " + (a.length > room ? a.slice(0, room - 3) + "..." : a);
   }
 
   // ---------------------------------------------------------------- summary
@@ -431,6 +436,9 @@ _SCRIPT = r"""
                                 fill: s === "error" ? "#d62728" : s === "warning" ? "#e69500" : "#7f7f7f"}));
       d.appendChild(m);
     }
+    const cl = sv("clipPath", {id: "label-clip"});
+    cl.appendChild(sv("rect", {x: 0, y: 0, width: LABEL_W - 6, height: H}));
+    d.appendChild(cl);
     const cp = sv("clipPath", {id: "plot-clip"});
     cp.appendChild(sv("rect", {x: LABEL_W, y: 0, width: Math.max(0, W - LABEL_W - PAD_R + 4), height: H}));
     d.appendChild(cp);
@@ -445,8 +453,8 @@ _SCRIPT = r"""
     svg.appendChild(defs());
     const gL = sv("g", {id: "g-lanes"});
     D.lanes.forEach((l, i) => {
-      const g = sv("g", {class: "lane", "data-proc": l.proc, "data-pid": l.pid});
-      g.appendChild(sv("rect", {class: "lane-bg" + (i % 2 ? " odd" : ""), x: 0, y: laneY(i), width: W, height: LANE_H}));
+      const g = sv("g", {class: "lane", "data-proc": l.proc, "data-pid": l.pid, "clip-path": "url(#label-clip)"});
+      gL.appendChild(sv("rect", {class: "lane-bg" + (i % 2 ? " odd" : ""), x: 0, y: laneY(i), width: W, height: LANE_H}));
       const t = sv("text", {class: "lane-label" + (l.failed ? " failed" : ""), x: 4 + 10 * Math.min(l.depth, 8), y: laneY(i) + 12});
       t.textContent = laneLabel(l);
       const tt = sv("title"); tt.textContent = "pid " + l.key + ": " + l.argv + " [" + l.status + "]";
