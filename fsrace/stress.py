@@ -92,8 +92,10 @@ from fsrace.safe_text import printable
 
 SUMMARY_VERSION = "1.0"
 
-#: Delay ladder for amplification: (delay in microseconds, invocations either side).
-AMPLIFY_LADDER = ((100_000, 1), (500_000, 1), (500_000, 8))
+#: Amplification delays are clamped to this range (seconds) ...
+AMPLIFY_MIN_DELAY, AMPLIFY_MAX_DELAY = 0.001, 2.0
+#: ... and the widest plans delay this many invocations either side.
+AMPLIFY_SPREAD = 4
 
 #: Race kinds worth amplifying (every kind the analyzer reports).
 WARNING = SEVERITY_RANK["warning"]
@@ -311,35 +313,57 @@ def invocation_numbers(events_path: Path, wanted: dict[int, str]) -> dict[int, t
 def amplify_plans(site: dict[str, Any], rdir: Path) -> list[dict[str, Any]]:
     """Delay plans for one latent site, mildest first.
 
-    Targets, in order: the victim's syscall and the culprit's, each at the
-    invocation numbers (per thread) where the site's example happened.
+    A latent race is two unordered accesses that happened ``gap`` seconds
+    apart in the wrong order for a failure.  Stalling the *earlier* one
+    (delay_enter on its syscall, at its per-thread invocation number) for
+    longer than the gap lets the later one overtake it: the remover then
+    removes what the other is using, or finds the directory refilled.  The
+    ladder: 1.5 x gap and 3 x gap at that one invocation, then 3 x gap on
+    the invocations around it (for multi-threaded programs, where the same
+    operation lands on another thread or invocation from run to run), then
+    the other access's syscall.  Delays are clamped to [1 ms, 2 s].
     """
     example = site.get("example") or {}
-    accesses = example.get("accesses") or []
-    targets = []
-    for role in ("victim", "culprit"):
-        for acc in accesses:
-            if acc.get("role") == role and acc.get("syscall") and acc.get("seq") is not None:
-                targets.append((role, acc["syscall"], acc["seq"]))
-    if not targets:
+    accesses = [a for a in example.get("accesses") or []
+                if a.get("syscall") and a.get("seq") is not None]
+    if not accesses:
         return []
+    accesses.sort(key=lambda a: (a.get("ts") is None, a.get("ts") or 0, a["seq"]))
+    first, last = accesses[0], accesses[-1]
+    gap = 0.0
+    if first.get("ts") is not None and last.get("ts") is not None:
+        gap = max(0.0, float(last["ts"]) - float(first["ts"]))
     events = rdir / "events.jsonl"
     try:
-        numbers = invocation_numbers(events, {seq: name for _r, name, seq in targets})
+        numbers = invocation_numbers(events, {a["seq"]: a["syscall"] for a in accesses})
     except Exception:  # noqa: BLE001 - a missing/damaged log: plan without when=
         numbers = {}
-    plans = []
-    seen = set()
-    for delay, spread in AMPLIFY_LADDER:
-        for role, name, seq in targets:
-            n = numbers.get(seq, (None, None))[1]
-            when = f"{max(1, n - spread)}..{min(65534, n + spread)}" if n else f"1..{1 + 2 * spread}"
-            key = (name, delay, when)
-            if key in seen:
-                continue
+
+    def clamp(seconds: float) -> int:
+        return int(min(AMPLIFY_MAX_DELAY, max(AMPLIFY_MIN_DELAY, seconds)) * 1e6)
+
+    plans: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+
+    def add(acc: dict[str, Any], factor: float, spread: int) -> None:
+        n = numbers.get(acc["seq"], (None, None))[1]
+        if n:
+            when = f"{max(1, n - spread)}..{min(65534, n + spread)}" if spread else str(n)
+        else:
+            when = f"1..{1 + 2 * spread}"
+        delay = clamp(factor * gap)
+        key = (acc["syscall"], delay, when)
+        if key not in seen:
             seen.add(key)
-            plans.append({"site": site["key"], "target": role, "syscall": name,
-                          "delay_us": delay, "when": when})
+            plans.append({"site": site["key"], "target": acc.get("role", "?"),
+                          "syscall": acc["syscall"], "delay_us": delay, "when": when,
+                          "gap_us": int(gap * 1e6)})
+
+    add(first, 1.5, 0)
+    add(first, 3.0, 0)
+    add(first, 3.0, AMPLIFY_SPREAD)
+    if last is not first:
+        add(last, 3.0, AMPLIFY_SPREAD)
     return plans
 
 
@@ -351,7 +375,7 @@ def inject_args(plan: dict[str, Any]) -> list[str]:
 def describe_plan(plan: dict[str, Any] | None) -> str:
     if not plan:
         return "-"
-    return (f"delay {plan['target']}'s {plan['syscall']} by {plan['delay_us'] / 1000:g} ms "
+    return (f"delay {plan['target']}'s {plan['syscall']} by {plan['delay_us'] / 1000:.0f} ms "
             f"(when={plan['when']})")
 
 
