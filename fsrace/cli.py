@@ -259,7 +259,8 @@ def run_analysis(inputs: list[str], console: Console, initial_cwd: str | None = 
     return analyze_history(history, header, trailer)
 
 
-def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str = "warning") -> None:
+def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str = "warning",
+                 timeline: Any = None) -> None:
     """Render the report in ``fmt`` to ``output`` (stdout when None or -)."""
     from analyzers.report_json import render_json
     from analyzers.report_text import render_text
@@ -269,6 +270,10 @@ def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str 
     try:
         if fmt == "json":
             stream.write(render_json(analysis) + "\n")
+        elif fmt in ("html", "perfetto"):
+            from analyzers.report_html import render_html
+            from analyzers.report_perfetto import render_perfetto
+            stream.write((render_html if fmt == "html" else render_perfetto)(analysis, timeline))
         else:
             console = out_console(stream) if to_stdout else Console(file=stream, width=160,
                                                                     color_system=None)
@@ -280,7 +285,8 @@ def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str 
 
 @cli.command("analyze")
 @click.argument("logs", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html", "perfetto"]),
+              default="text",
               show_default=True, help="Report format.")
 @click.option("-o", "--output", default=None, help="Write the report to this file.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
@@ -297,8 +303,13 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
     2 bad input or usage.
     """
     console = err_console()
-    analysis = run_analysis(list(logs), console, initial_cwd)
-    write_report(analysis, fmt, output)
+    timeline = None
+    if fmt in ("html", "perfetto"):  # these also draw durations, threads and locks
+        from analyzers.report_perfetto import analyze_with_timeline
+        analysis, timeline = analyze_with_timeline(list(logs), console, initial_cwd)
+    else:
+        analysis = run_analysis(list(logs), console, initial_cwd)
+    write_report(analysis, fmt, output, timeline=timeline)
     sys.exit(exit_status_for(analysis, fail_on))
 
 
