@@ -101,6 +101,7 @@ def mark_handled(h: History, conflicts: list[Conflict]) -> None:
             c.handled = True
             if c.victim[A_ERRNO] == "EEXIST":
                 c.info = True
+                c.note = c.note or "EEXIST handled"
 
 
 def _verdict(h: History):

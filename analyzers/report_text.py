@@ -138,7 +138,7 @@ def _gap(c: Conflict) -> str:
     return f"{abs(d):.3f} ms {'later' if d >= 0 else 'earlier'}"
 
 
-def sites_table(a: Analysis) -> Table:
+def sites_table(a: Analysis, findings: list[Finding]) -> Table:
     """Race sites: severity, kind, pattern, count, processes."""
     table = Table(title="Race sites", title_justify="left", expand=False)
     table.add_column("id", no_wrap=True)
@@ -150,7 +150,7 @@ def sites_table(a: Analysis) -> Table:
     table.add_column("count", justify="right")
     table.add_column("processes")
     procs = a.history.processes
-    for f in a.findings:
+    for f in findings:
         pids = sorted(procs[i].key for i in f.procs())
         shown = ", ".join(pids[:6]) + (f" +{len(pids) - 6}" if len(pids) > 6 else "")
         table.add_row(Text(f.id), Text(f.severity, style=SEVERITY_STYLE[f.severity]), Text(f.kind),
@@ -235,21 +235,29 @@ def render_text(a: Analysis, console: Console, *, min_severity: str = "warning")
         console.print(Text("Failed processes", style="bold underline"))
         for line in fails:
             console.print(line)
-    if a.findings:
+    rank = {"info": 0, "warning": 1, "error": 2}
+    listed = [f for f in a.findings if rank[f.severity] >= rank[min_severity]]
+    infos = [f for f in a.findings if rank[f.severity] < rank[min_severity]]
+    if listed:
         console.print()
-        console.print(sites_table(a))
-        rank = {"info": 0, "warning": 1, "error": 2}
-        shown = [f for f in a.findings if rank[f.severity] >= rank[min_severity]][:MAX_EXAMPLES]
+        console.print(sites_table(a, listed))
+        shown = listed[:MAX_EXAMPLES]
         for f in shown:
             console.print()
             console.print(interleaving(a, f))
             console.print(Text("  nothing orders these two operations: no common lock, "
                                "no fork/wait between the processes", style="dim"))
-        hidden = len([f for f in a.findings if rank[f.severity] >= rank[min_severity]]) - len(shown)
+        hidden = len(listed) - len(shown)
         if hidden > 0:
             console.print(Text(f"({hidden} more examples: use --format json for all)", style="dim"))
     else:
         console.print(Text("No races found: every conflicting access was ordered.", style="green"))
+    if infos:
+        kinds = sorted({f"{f.kind} ({f.note or 'safe by design'})" for f in infos})
+        console.print(Text(f"{len(infos)} info site{'s' if len(infos) != 1 else ''} not listed "
+                           f"(safe by design): " + "; ".join(kinds[:4])
+                           + ("; …" if len(kinds) > 4 else "") + ". --format json lists them.",
+                           style="dim"))
     warnings = list(a.trailer.get("warnings") or [])
     if a.trailer.get("unparsed"):
         warnings.append(f"{a.trailer['unparsed']} log lines were not understood "

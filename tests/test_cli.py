@@ -1,0 +1,103 @@
+"""The command line: demo, record, analyze exit codes, untrusted names, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, ROOT, needs_strace
+
+FSRACE = [sys.executable, "-m", "fsrace.cli"]
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*FSRACE, *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+@needs_strace
+def test_demo_reports_the_race_and_fixed_is_clean() -> None:
+    r = run("demo")
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr            # warnings or errors found
+    assert "removed-while-in-use" in r.stdout or "filled-while-removing" in r.stdout
+    r = run("demo", "--fixed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "No races found" in r.stdout
+
+
+def test_analyze_exit_codes_follow_fail_on() -> None:
+    log = str(DATA / "strace" / "installer" / "racy-pass.log.gz")   # latent warnings only
+    assert run("analyze", log).returncode == 0                       # default --fail-on error
+    assert run("analyze", log, "--fail-on", "warning").returncode == 1
+    assert run("analyze", log, "--fail-on", "never").returncode == 0
+    failing = str(DATA / "strace" / "installer" / "racy-fail.log.gz")
+    assert run("analyze", failing).returncode == 1
+    assert run("analyze", "--fail-on", "bogus", log).returncode == 2
+
+
+def test_json_report_has_the_interface_fields() -> None:
+    r = run("analyze", str(DATA / "strace" / "installer" / "racy-fail.log.gz"), "--format", "json")
+    report = json.loads(r.stdout)
+    assert report["format"] == "fsrace-report" and report["version"]
+    assert {"pid", "ppid", "argv", "exit_code", "signal"} <= set(report["processes"][0])
+    f = report["findings"][0]
+    assert {"id", "kind", "verdict", "severity", "path", "site", "count", "pids", "accesses"} <= set(f)
+    assert {"pid", "seq", "syscall", "path", "result"} <= set(f["accesses"][0])
+    fp = report["failed_processes"][0]
+    assert {"pid", "exit_code", "first_error", "explained_by"} <= set(fp)
+    assert {"events", "processes", "unparsed_lines", "unresolved_paths"} <= set(report["stats"])
+
+
+def test_hostile_names_print_as_literal_text(tmp_path: Path) -> None:
+    """Names from gallery/hostile_names.py: markup and escapes must not act."""
+    log = str(DATA / "strace" / "gallery" / "hostile_names-racy.log.gz")
+    env = dict(os.environ, FORCE_COLOR="1", COLUMNS="300")   # a colour terminal, worst case
+    r = run("analyze", log, "--fail-on", "never", env=env)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "[bold red]x[/]" in out                        # shown, not interpreted
+    assert "\x1b[31mred" not in out                       # the program's escape never reaches us
+    assert "\\x1b[31mred" in out                          # ...it is shown escaped
+    assert "\n" not in "".join(line for line in out.splitlines())   # sanity
+    assert "<script>alert(1)</script>" in out
+
+
+@needs_strace
+def test_record_exit_status_and_summary(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    r = run("record", "-j", "3", "-o", str(log), "--", "sh", "-c", "exit 0")
+    assert r.returncode == 0, r.stderr
+    assert "3 copies, 0 failed" in r.stderr
+    r = run("record", "-o", str(log), "--", "sh", "-c", "exit 7")
+    assert r.returncode == 7
+    r = run("record", "-o", str(log), "--", "no-such-program-xyz")
+    assert r.returncode == 2 and "command not found" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_strace
+def test_ctrl_c_leaves_a_valid_log_marked_interrupted(tmp_path: Path) -> None:
+    log = tmp_path / "i.jsonl"
+    proc = subprocess.Popen([*FSRACE, "record", "-j", "2", "-o", str(log), "--", "sh", "-c",
+                             "mkdir -p %s/d; while :; do touch %s/d/$$; sleep 0.05; done"
+                             % (tmp_path, tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    lines = log.read_text().splitlines()
+    head, trailer = json.loads(lines[0]), json.loads(lines[-1])
+    assert head["format"] == "fsrace-events"
+    assert trailer["format"] == "fsrace-events-trailer" and trailer["interrupted"] is True
+    events = [json.loads(x) for x in lines[1:-1]]
+    assert any(e["type"] == "exit" for e in events)
+    r = run("analyze", str(log), "--format", "json", "--fail-on", "never")
+    assert r.returncode == 0 and json.loads(r.stdout)["source"]["interrupted"] is True
