@@ -280,7 +280,7 @@ def render_html(a: Analysis, timeline: Timeline | None = None, budget: int = MAR
     esc = lambda s: html.escape(s, quote=True).encode("ascii", "xmlcharrefreplace").decode()
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{esc(csp)}\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"  # our text, no quotes
         "<meta name=\"referrer\" content=\"no-referrer\">\n"
         f"<title>{esc(title)}</title>\n<style>{_STYLE}</style></head>\n<body>\n"
         f"<header><h1>{esc(title)}</h1><p id=\"summary\"></p></header>\n"

@@ -1,0 +1,416 @@
+"""The HTML report, in a real headless browser (Debian's chromium).
+
+The browser is driven through the Chrome DevTools protocol over a
+websocket.  The websocket client is the ~60 lines below (stdlib only): a
+dependency such as ``websocket-client`` or ``playwright`` would not earn its
+place for a handful of request/response calls.
+
+Without chromium (``apt-get install -y chromium``; ``.ci/run`` does it)
+the browser tests skip and say so; the pure-Python checks of the escaping
+still run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import DATA, ROOT, Trace, needs_strace
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+HOSTILE = "<script>alert(1)</script>"
+SEED_LOG = Path(os.environ.get("FSRACE_SEED_LOG", "/work/scratch/seed/logs/uv0611-fail-1.log"))
+
+
+def chromium_binary() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+needs_chromium = pytest.mark.skipif(
+    chromium_binary() is None,
+    reason="chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
+
+
+# ------------------------------------------------------------ a tiny CDP client
+
+class WebSocket:
+    """A minimal RFC 6455 client: text frames, masking, fragmentation, ping."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        u = urlparse(url)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {u.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("websocket handshake: connection closed")
+            head += chunk
+        head, self._buf = head.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(f"websocket handshake failed: {head[:200]!r}")
+
+    def _read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("websocket closed")
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def _send_frame(self, opcode: int, data: bytes) -> None:
+        head = bytes([0x80 | opcode])
+        n = len(data)
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 1 << 16:
+            head += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+        self.sock.sendall(head + mask + masked)
+
+    def send(self, text: str) -> None:
+        self._send_frame(0x1, text.encode())
+
+    def recv(self) -> str:
+        parts: list[bytes] = []
+        while True:
+            b0, b1 = self._read(2)
+            opcode, n = b0 & 0x0F, b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            mask = self._read(4) if b1 & 0x80 else None
+            data = self._read(n)
+            if mask:
+                data = bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+            if opcode == 0x9:       # ping
+                self._send_frame(0xA, data)
+                continue
+            if opcode == 0x8:
+                raise ConnectionError("websocket closed by the browser")
+            parts.append(data)
+            if b0 & 0x80:
+                return b"".join(parts).decode()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Browser:
+    """Headless chromium with one page, driven over the DevTools protocol."""
+
+    def __init__(self, width: int = 1400, height: int = 900) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="fsrace-chromium-")
+        argv = [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--no-default-browser-check",
+                f"--user-data-dir={self.tmp}", "--remote-debugging-port=0",
+                f"--window-size={width},{height}", "about:blank"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        port_file = Path(self.tmp) / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text().strip():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("chromium did not start: " + (self.proc.stderr.read() or "")[-2000:])
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        pages = []
+        while not pages:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                pages = [t for t in json.load(r) if t.get("type") == "page"]
+            time.sleep(0.05)
+        self.ws = WebSocket(pages[0]["webSocketDebuggerUrl"])
+        self._id = 0
+        self.events: list[dict[str, Any]] = []
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        me = self._id
+        self.ws.send(json.dumps({"id": me, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == me:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            if "method" in msg:
+                self.events.append(msg)
+                if msg["method"] == "Page.javascriptDialogOpening":
+                    # Never leave a dialog open (it would block the page).
+                    self.ws.send(json.dumps({"id": 10**9, "method": "Page.handleJavaScriptDialog",
+                                             "params": {"accept": True}}))
+
+    def eval(self, expr: str) -> Any:
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"page error: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def open(self, path: Path, timeout: float = 30.0) -> float:
+        """Load a file; return seconds until the page's script says it is ready."""
+        t0 = time.monotonic()
+        self.call("Page.navigate", url=path.resolve().as_uri())
+        while time.monotonic() - t0 < timeout:
+            if self.eval("document.body && document.body.getAttribute('data-ready')") == "1":
+                return time.monotonic() - t0
+            time.sleep(0.02)
+        raise AssertionError(f"the page never became ready: {self.eval('document.body.innerText')!r}"[:2000])
+
+    def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element."""
+        box = self.eval(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+            if (!e) return null; e.scrollIntoView({{block: 'center'}});
+            const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+        assert box is not None, f"nothing matches {selector}"
+        x, y = box
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def screenshot(self, out: Path) -> None:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        out.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        if getattr(self, "ws", None):
+            self.ws.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+#: Installed before any page script: counts alert()/injected scripts, and
+#: records every Content-Security-Policy violation.
+SPY = """
+window.__alerts = 0; window.__csp = [];
+window.alert = window.confirm = window.prompt = function () { window.__alerts++; };
+document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+@pytest.fixture
+def browser():
+    b = Browser()
+    try:
+        b.call("Page.addScriptToEvaluateOnNewDocument", source=SPY)
+        yield b
+    finally:
+        b.close()
+
+
+def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fsrace.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, **kw)
+
+
+def _assert_no_script_ran(b: Browser) -> None:
+    assert b.eval("window.__alerts") == 0
+    assert not [e for e in b.events if e["method"] == "Page.javascriptDialogOpening"]
+    # Only the page's own two script elements: the JSON data and the program.
+    assert b.eval("document.scripts.length") == 2
+    assert b.eval("Array.from(document.scripts).map(s => s.type || 'js').join(',')") == \
+        "application/json,js"
+    # Our own script and style match the policy's hashes (else nothing would draw).
+    assert b.eval("window.__csp") == []
+
+
+# ------------------------------------------------------------ pure-Python checks
+
+def _hostile_trace() -> Trace:
+    t = Trace()
+    evil = "/t/</script><script>alert(2)</script>\u2028<!--x\udce9\x1b[31m"
+    t.fork(1, 2)
+    t.fork(1, 3)
+    t.exec(2, ["worker", "</script><b>argv</b>"])
+    t.open(2, evil + "/f", "O_WRONLY|O_CREAT")
+    t.op(3, "unlinkat", evil + "/f")
+    t.op(3, "unlinkat", evil, flags="AT_REMOVEDIR")
+    t.open(2, evil + "/f", "O_RDONLY", errno="ENOENT")
+    t.exit(2, 1)
+    t.exit(3, 0)
+    return t
+
+
+def test_embedded_json_cannot_end_the_script_block() -> None:
+    from analyzers.report_html import embed_json, render_html
+
+    a = _hostile_trace().analyze()
+    assert a.findings
+    page = render_html(a)
+    page.encode("ascii")  # pure ASCII: no raw U+2028, no surrogates
+    blob = re.search(r'<script type="application/json" id="fsrace-data">(.*?)</script>', page, re.S)
+    assert blob is not None
+    inner = blob.group(1)
+    assert "<" not in inner and ">" not in inner and "&" not in inner
+    model = json.loads(inner)
+    paths = json.dumps(model)
+    assert "</script><script>alert(2)</script>" in paths      # shown verbatim ...
+    assert "\\x1b" in paths and "\\xe9" in paths               # ... controls/bytes made visible
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    assert embed_json("\u2028</script>") == '"\\u2028\\u003c/script\\u003e"'
+
+
+def test_csp_forbids_network_and_foreign_scripts() -> None:
+    from analyzers.report_html import render_html
+
+    page = render_html(_hostile_trace().analyze())
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
+    assert "default-src 'none'" in csp and "connect-src 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'", csp)
+    rest = page.replace("http://www.w3.org/2000/svg", "")   # a namespace name, never fetched
+    assert "http://" not in rest and "https://" not in rest
+
+
+def test_budget_aggregates_the_rest() -> None:
+    from analyzers.report_html import html_model
+
+    t = Trace()
+    t.fork(1, 2)
+    t.fork(1, 3)
+    for i in range(600):
+        t.open(2, f"/w/a{i}", "O_WRONLY|O_CREAT")
+        t.open(3, f"/w/b{i}", "O_RDONLY", errno="ENOENT")
+    t.open(2, "/w/shared", "O_WRONLY|O_CREAT")
+    t.op(3, "unlinkat", "/w/shared")
+    t.open(2, "/w/shared", "O_RDONLY", errno="ENOENT")
+    a = t.analyze()
+    assert a.findings
+    m = html_model(a, budget=100)
+    assert len(m["ops"]) <= 100 + 10          # budget plus the process events
+    assert sum(x[2] for x in m["agg"]) + len(m["ops"]) == m["stats"]["timeline_entries"]
+    drawn = {o[4] for o in m["ops"]}
+    for f in a.findings:                      # every pair is drawn in full
+        assert f.example.culprit[0] in drawn and f.example.victim[0] in drawn
+
+
+# ------------------------------------------------------------ in the browser
+
+def _record_hostile(tmp_path: Path) -> Path:
+    """Record hostile_names until a finding names the <script> file."""
+    for attempt in range(6):
+        target = tmp_path / f"target{attempt}"
+        log = tmp_path / f"hostile{attempt}.jsonl"
+        _cli("record", "-j", "3", "-o", str(log), "--", sys.executable, "-m",
+             "fixtures.gallery.hostile_names", str(target), "--rounds", "15", timeout=300)
+        r = _cli("analyze", str(log), "--format", "json", "--fail-on", "never", timeout=300)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        if any(HOSTILE in acc["path"] for f in report["findings"] for acc in f["accesses"]):
+            return log
+    pytest.fail("6 recordings of hostile_names gave no finding on the <script> file: "
+                "the race was not reproduced, so this run proves nothing")
+
+
+@needs_chromium
+@needs_strace
+def test_hostile_names_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    log = _record_hostile(tmp_path)
+    page = tmp_path / "report.html"
+    r = _cli("analyze", str(log), "--format", "html", "-o", str(page), "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never").stdout)
+    browser.open(page)
+
+    # One lane per process, one arrow per shown finding.
+    assert browser.eval("document.querySelectorAll('#lanes g.lane').length") == len(report["processes"])
+    assert browser.eval("document.querySelectorAll('#lanes path.arrow').length") >= 1
+    assert browser.eval("document.querySelectorAll('#lanes rect.mark').length") >= 2
+
+    # Select the site of a finding whose path holds the hostile name.
+    f = next(f for f in report["findings"] if any(HOSTILE in a["path"] for a in f["accesses"]))
+    browser.click(f'button.site[data-fid="{f["id"]}"]')
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == f["id"]
+    hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
+    assert sorted(hl) == sorted(a["seq"] for a in f["accesses"])
+    assert browser.eval("Array.from(document.querySelectorAll('#lanes path.arrow.hl')).map(e => e.getAttribute('data-fid'))") == [f["id"]]
+    # The detail panel shows the name as text.
+    assert HOSTILE in browser.eval("document.getElementById('detail').textContent")
+    assert HOSTILE in browser.eval("document.body.innerText")
+    _assert_no_script_ran(browser)
+
+
+@needs_chromium
+def test_stored_hostile_log_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    """The same checks on the committed recording (no strace needed)."""
+    log = DATA / "strace" / "gallery" / "hostile_names-racy.log.gz"
+    page = tmp_path / "report.html"
+    r = _cli("analyze", str(log), "--format", "html", "-o", str(page), "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    browser.open(page)
+    assert browser.eval("document.querySelectorAll('#lanes g.lane').length") >= 3
+    assert browser.eval("document.querySelectorAll('#lanes path.arrow').length") >= 1
+    # Clicking an arrow selects its finding too.
+    fid = browser.eval("document.querySelector('#lanes path.arrow').getAttribute('data-fid')")
+    browser.click(f'button.site[data-fid="{fid}"]')
+    assert browser.eval("document.querySelectorAll('#lanes rect.mark.hl').length") == 2
+    text = browser.eval("document.body.innerText")
+    assert HOSTILE in text or "[bold red]x[" in text
+    _assert_no_script_ran(browser)
+
+
+@needs_chromium
+@pytest.mark.skipif(not SEED_LOG.exists(), reason=f"the seed log {SEED_LOG} is not here "
+                    "(record it with bench/seed_workload.py, or set FSRACE_SEED_LOG)")
+def test_seed_report_is_fast_and_readable(tmp_path: Path, browser: Browser) -> None:
+    page = tmp_path / "seed.html"
+    r = _cli("analyze", str(SEED_LOG), "--format", "html", "-o", str(page), "--fail-on", "never",
+             timeout=900)
+    assert r.returncode == 0, r.stderr
+    size = page.stat().st_size
+    assert size < 3_000_000, size
+    load = browser.open(page)
+    assert load < 5.0, f"the seed report took {load:.2f} s to draw"
+    marks = browser.eval("document.querySelectorAll('#lanes rect.mark').length")
+    assert 0 < marks <= 5200
+    first = browser.eval("document.querySelector('button.site').getAttribute('data-fid')")
+    t0 = time.monotonic()
+    browser.click(f'button.site[data-fid="{first}"]')
+    assert time.monotonic() - t0 < 2.0
+    assert browser.eval("document.querySelectorAll('#lanes rect.mark.hl').length") == 2
+    browser.eval("window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "seed-report.png")
+    (tmp_path / "numbers.txt").write_text(f"size={size} load={load:.3f}s marks={marks}\n")
+    print(f"seed report: {size} bytes, ready in {load:.2f} s, {marks} marks")
+    _assert_no_script_ran(browser)
