@@ -174,6 +174,18 @@ def load_with_timeline(inputs: list[str], *, initial_cwd: str | None = None,
     return builder.finish(), header, trailer, tap.timeline
 
 
+def analyze_events_with_timeline(events: Any) -> tuple[Analysis, Timeline]:
+    """Analyse an event stream (pure: no I/O), keeping the Timeline."""
+    from .analyze import analyze_history
+
+    builder = HistoryBuilder()
+    tap = TimelineTap(builder.h)
+    for ev in events:
+        builder.add(ev)
+        tap(ev)
+    return analyze_history(builder.finish()), tap.timeline
+
+
 def analyze_with_timeline(inputs: list[str], console: Any = None,
                           initial_cwd: str | None = None) -> tuple[Analysis, Timeline]:
     """Load and analyse like ``fsrace analyze``, keeping the Timeline."""
@@ -355,5 +367,6 @@ def render_perfetto(a: Analysis, timeline: Timeline | None = None) -> str:
 
 
 __all__ = ["Timeline", "TimelineTap", "load_with_timeline", "analyze_with_timeline",
+           "analyze_events_with_timeline",
            "timeline_from_analysis", "perfetto_dict", "render_perfetto", "proc_label",
            "A_TS", "A_PATH"]

@@ -316,6 +316,8 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
 # ------------------------------------------------------------------- demo
 
 @cli.command("demo")
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the gallery of classic races.")
 @click.option("--fixed", is_flag=True, help="Run the locked (fixed) installer instead.")
 @click.option("-j", "--jobs", "copies", default=4, show_default=True, type=click.IntRange(2, 64),
               help="Copies of the example installer started at once.")
@@ -326,8 +328,11 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @_guard
-def demo_cmd(fixed: bool, copies: int, files: int, keep: str | None, fmt: str) -> None:
+def demo_cmd(name: str | None, list_only: bool, fixed: bool, copies: int, files: int,
+             keep: str | None, fmt: str) -> None:
     """Race the bundled example installer against itself and report it.
+
+    With NAME, run that program of the gallery instead (fsrace demo --list).
 
     N copies install the same package into one target at once, staging
     files in a temporary .data directory they each remove at the end (the
@@ -336,6 +341,9 @@ def demo_cmd(fixed: bool, copies: int, files: int, keep: str | None, fmt: str) -
     """
     import shutil
 
+    if name is not None or list_only:
+        from fsrace.gallery import demo
+        sys.exit(demo(name, fixed, copies, keep, fmt, list_only, err_console()))
     console = err_console()
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="fsrace-demo-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -360,6 +368,26 @@ def demo_cmd(fixed: bool, copies: int, files: int, keep: str | None, fmt: str) -
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
     sys.exit(exit_status_for(analysis, "warning") if not fixed else exit_status_for(analysis, "warning"))
+
+
+# ---------------------------------------------------------------- explain
+
+@cli.command("explain")
+@click.argument("log")
+@click.argument("finding_id")
+@click.option("--cwd", "initial_cwd", default=None,
+              help="Working directory of the first process, for raw strace logs.")
+@_guard
+def explain_cmd(log: str, finding_id: str, initial_cwd: str | None) -> None:
+    """Tell the story of one finding (F1, F2 ... as `fsrace analyze LOG` lists them)."""
+    from analyzers.explain import UnknownFinding, render_explanation
+    from analyzers.report_perfetto import analyze_with_timeline
+
+    analysis, timeline = analyze_with_timeline([log], err_console(), initial_cwd)
+    try:
+        render_explanation(analysis, timeline, finding_id, out_console())
+    except UnknownFinding as exc:
+        raise UserError(str(exc)) from None
 
 
 # ------------------------------------------------- stress and compare (issue 4)
