@@ -48,7 +48,9 @@ ALPHA = 0.05
 #: Most access pairs examined per site when looking for what orders them.
 MAX_PAIRS = 4000
 #: Most AFTER rounds whose event logs are loaded for ordering.
-MAX_ORDER_ROUNDS = 2
+MAX_ORDER_ROUNDS = 1
+#: Most sites listed per section in the terminal comparison (JSON has all).
+MAX_SHOWN = 25
 
 
 class CompareError(Exception):
@@ -334,14 +336,32 @@ def describe_cause(cause: Any) -> str:
     return f"{what} {arg}"
 
 
-def _site_matcher(pattern: str):
-    subtree = pattern.endswith("/**")
-    base = pattern[:-3] if subtree else pattern
+class _PathIndex:
+    """Normalised path -> concrete paths of one history, sorted for prefix queries."""
 
-    def match(path: str) -> bool:
-        n = normalize_path(path)
-        return n == base or (subtree and n.startswith(base + "/"))
-    return match, base
+    def __init__(self, h) -> None:
+        self.by_norm: dict[str, list[str]] = {}
+        for p in h.paths:
+            self.by_norm.setdefault(normalize_path(p), []).append(p)
+        self.sorted = sorted(self.by_norm)
+
+    def matching(self, pattern: str) -> list[str]:
+        from bisect import bisect_left
+
+        subtree = pattern.endswith("/**")
+        base = pattern[:-3] if subtree else pattern
+        out = list(self.by_norm.get(base, ()))
+        if subtree:
+            prefix = base + "/"
+            i = bisect_left(self.sorted, prefix)
+            while i < len(self.sorted) and self.sorted[i].startswith(prefix):
+                out.extend(self.by_norm[self.sorted[i]])
+                i += 1
+        return out
+
+
+def _base(pattern: str) -> str:
+    return pattern[:-3] if pattern.endswith("/**") else pattern
 
 
 def _fixed_prefix(base: str) -> str:
@@ -392,61 +412,67 @@ def _history_with_causes(event_log: str):
     return history
 
 
-def ordering_for_site(histories: list, pattern: str, stop_at: str | None = None
-                      ) -> dict[str, Any]:
-    """What orders the accesses of a site pattern in AFTER's histories.
-
-    Returns {"scope", "path", "pairs", "unordered", "ordered_by": [{"cause",
-    "kind", "lock", "pairs"}], "note"}.
-    """
-    match, base = _site_matcher(pattern)
+def _tally_pairs(histories: list, paths_of, max_pairs: int) -> tuple[dict, int, int, set]:
+    """Ordering causes of the conflicting pairs on the paths ``paths_of(h)`` gives."""
     tally: dict[Any, int] = {}
     examined = unordered = 0
+    procs: set[str] = set()
+    for h in histories:
+        paths = paths_of(h)
+        for p in paths[:5000]:
+            for a in h.paths.get(p, ()):
+                procs.add(f"{id(h)}:{a[A_PROC]}")
+        for m, o in _pairs(h, paths, max(1, max_pairs // max(1, len(histories)))):
+            cause = h.hb.ordering_cause(m[A_PROC], m[A_SEQ], o[A_PROC], o[A_SEQ])
+            key = cause if cause is None else tuple(cause)
+            tally[key] = tally.get(key, 0) + 1
+            examined += 1
+            if cause is None:
+                unordered += 1
+    return tally, examined, unordered, procs
+
+
+def ordering_for_site(histories: list, pattern: str, stop_at: str | None = None,
+                      max_pairs: int = MAX_PAIRS, indexes: list | None = None,
+                      concrete: str | None = None, cache: dict | None = None) -> dict[str, Any]:
+    """What orders the accesses of a site pattern in AFTER's histories.
+
+    ``pattern`` is matched against normalised paths; ``concrete`` is the same
+    pattern with AFTER's real working directory (for the fallback to the
+    nearest shared directory, which stops at ``stop_at``).  ``cache`` holds
+    directory results between calls.  Returns {"scope", "path", "pairs",
+    "unordered", "ordered_by": [{"cause", "kind", "lock", "pairs"}], "note"}.
+    """
+    if indexes is None:
+        indexes = [_PathIndex(h) for h in histories]
+    index_of = {id(h): ix for h, ix in zip(histories, indexes)}
+    cache = {} if cache is None else cache
     scope, scope_path = "site", pattern
-    touched_by: set[str] = set()
-
-    def run(paths_of) -> int:
-        nonlocal examined, unordered
-        found = 0
-        for h in histories:
-            paths = paths_of(h)
-            for p in paths:
-                for a in h.paths.get(p, ()):
-                    touched_by.add(f"{id(h)}:{a[A_PROC]}")
-            for m, o in _pairs(h, paths, MAX_PAIRS // max(1, len(histories))):
-                cause = h.hb.ordering_cause(m[A_PROC], m[A_SEQ], o[A_PROC], o[A_SEQ])
-                key = cause if cause is None else tuple(cause)
-                tally[key] = tally.get(key, 0) + 1
-                found += 1
-                examined += 1
-                if cause is None:
-                    unordered += 1
-        return found
-
-    found = run(lambda h: [p for p in h.paths if match(p)])
+    tally, examined, unordered, procs = _tally_pairs(
+        histories, lambda h: index_of[id(h)].matching(pattern), max_pairs)
     note = ""
-    if not found:
-        site_procs = len(touched_by)
-        directory = _fixed_prefix(base)
+    if not examined:
+        directory = _fixed_prefix(_base(concrete or pattern))
         levels = 0
-        while not found and directory not in ("/", "") and levels < 3:
+        while directory not in ("/", "") and levels < 3:
             if stop_at and not (directory + "/").startswith(stop_at.rstrip("/") + "/"):
                 break
-            scope, scope_path = "directory", directory
-            d = directory
-
-            def under(h, d=d):
-                return [d] + list(h.subtree(d)) if d in h.paths else list(h.subtree(d))
-            found = run(under)
-            if not found:
-                directory = os.path.dirname(directory)
-                levels += 1
-        if site_procs == 0:
+            if directory not in cache:
+                def under(h, d=directory):
+                    return [d] + list(h.subtree(d)) if d in h.paths else list(h.subtree(d))
+                cache[directory] = _tally_pairs(histories, under, MAX_PAIRS)[:3]
+            tally, examined, unordered = cache[directory]
+            if examined:
+                scope, scope_path = "directory", directory
+                break
+            directory = os.path.dirname(directory)
+            levels += 1
+        if not procs:
             note = "no process touched these paths in AFTER"
         else:
             note = ("in AFTER no two processes conflict on these paths (at most one "
                     "changes them)")
-        if found:
+        if examined:
             note += f"; the nearest directory they share, {scope_path}, was examined instead"
     ordered_by = []
     for cause, n in sorted(tally.items(), key=lambda kv: -kv[1]):
@@ -500,7 +526,9 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
         notes.append("one side was recorded under strace and the other not: tracing changes "
                       "timing, so the failure rates are not directly comparable")
     fixed_out = []
-    histories = None
+    histories = indexes = None
+    per_site = max(50, MAX_PAIRS // max(1, len(fixed)))
+    dir_cache: dict[str, Any] = {}
     for s in fixed:
         entry = {"key": s["key"], "kind": s["kind"], "site": s["site"],
                  "severity_before": s["severity"], "rounds_before": len(s["rounds"]),
@@ -516,8 +544,13 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
                 if histories is None:
                     histories = [_history_with_causes(p_) for p_ in
                                  after.event_logs[:MAX_ORDER_ROUNDS]]
+                    indexes = [_PathIndex(h) for h in histories]
                 pattern = absolute_site(s["site"], after.cwd)
-                entry["ordering"] = ordering_for_site(histories, pattern, stop_at=after.cwd)
+                concrete = (after.cwd.rstrip("/") + s["site"][len("$CWD"):]
+                            if after.cwd and s["site"].startswith("$CWD") else None)
+                entry["ordering"] = ordering_for_site(histories, pattern, stop_at=after.cwd,
+                                                      max_pairs=per_site, indexes=indexes,
+                                                      concrete=concrete, cache=dir_cache)
             entry["ordered_by"] = ordering_verdict(entry["ordering"])
         fixed_out.append(entry)
     return {
@@ -595,11 +628,14 @@ def render_compare_text(result: dict[str, Any], console) -> None:
 
     def section(title: str, rows: list, style: str) -> None:
         console.print(Text(f"\n{title}: {len(rows)}", style=f"bold {style}"))
-        for r in rows:
+        for r in rows[:MAX_SHOWN]:
             console.print(Text(f"  [{r.get('severity_before') or r.get('severity')}] "
                                f"{r['kind']}  {printable(r['site'])}"))
             if r.get("ordered_by"):
                 console.print(Text(f"      now: {printable(r['ordered_by'])}"))
+        if len(rows) > MAX_SHOWN:
+            console.print(Text(f"  … and {len(rows) - MAX_SHOWN} more (--format json lists "
+                               f"all)"))
     section("sites fixed (in BEFORE, gone from AFTER)", result["sites_fixed"], "green")
     section("sites remaining", result["sites_remaining"], "yellow")
     section("sites new in AFTER", result["sites_new"], "red")

@@ -97,6 +97,9 @@ AMPLIFY_MIN_DELAY, AMPLIFY_MAX_DELAY = 0.001, 2.0
 #: ... and the widest plans delay this many invocations either side.
 AMPLIFY_SPREAD = 4
 
+#: Most race sites listed in the terminal summary (summary.json has all).
+MAX_SITES_SHOWN = 25
+
 #: Race kinds worth amplifying (every kind the analyzer reports).
 WARNING = SEVERITY_RANK["warning"]
 
@@ -268,6 +271,12 @@ def analyse_round(rdir: Path) -> dict[str, Any]:
     tmp.write_text(json.dumps(report, indent=2), encoding="utf-8", errors="surrogateescape")
     tmp.replace(rdir / "report.json")
     return report
+
+
+def slim_report(report: dict[str, Any]) -> dict[str, Any]:
+    """What the summary keeps of a round's report: findings without instances."""
+    return {"findings": [{k: v for k, v in f.items() if k != "instances"}
+                         for f in report.get("findings", ())]}
 
 
 def _site_counts(report: dict[str, Any]) -> tuple[int, int]:
@@ -445,7 +454,7 @@ class StressRun:
                 report = analyse_round(rdir)
                 rec["seconds_analyze"] = time.time() - t2
                 rec["report"] = f"{rdir.name}/report.json"
-                self.reports[number] = report
+                self.reports[number] = slim_report(report)
                 summ = report.get("summary", {})
                 rec["errors"], rec["warnings"], rec["info"] = (
                     summ.get("errors", 0), summ.get("warnings", 0), summ.get("info", 0))
@@ -628,13 +637,16 @@ def render_summary(data: dict[str, Any], console: Console) -> None:
             st = Table(show_header=True, header_style="bold")
             for col in ("severity", "kind", "site", "rounds", "manifested in", "example"):
                 st.add_column(col)
-            for s in sites:
+            for s in sites[:MAX_SITES_SHOWN]:
                 st.add_row(Text(s["severity"], style="red" if s["severity"] == "error"
                                 else "yellow"),
                            Text(s["kind"]), Text(printable(s["site"])),
                            Text(str(len(s["rounds"]))), Text(str(len(s["rounds_manifested"]))),
                            Text(_example_text(s)))
             console.print(st)
+            if len(sites) > MAX_SITES_SHOWN:
+                console.print(Text(f"… and {len(sites) - MAX_SITES_SHOWN} more sites "
+                                   f"(all of them are in summary.json)"))
     label = "failure rate" + (" (traced)" if data["traced"] else " (untraced)")
     console.print(Text(f"{label}: {format_rate(data['failure_rate'])} of copies; "
                        f"{data['rounds_with_failure']} rounds with a failure"))
