@@ -30,8 +30,8 @@ from fsrace.safe_text import printable
 
 from .accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
 from .analyze import Analysis
-from .report_perfetto import (E_DETAIL, E_ERRNO, E_KIND, E_OFD, E_PATH, E_PROC, E_SEQ, E_SYSCALL,
-                              Timeline)
+from .report_perfetto import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_OFD, E_PATH, E_PROC, E_SEQ,
+                              E_SYSCALL, E_TS, Timeline)
 from .sites import Finding
 
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -179,10 +179,14 @@ class LockState:
                             or e[E_SYSCALL] in ("unlink", "unlinkat")))]
         self.complete = timeline.complete
 
-    def held_at(self, seq: int) -> dict[int, list[str]]:
-        """Process index -> descriptions of the locks it held just before ``seq``."""
+    def held_at(self, seq: int) -> dict[int, list[tuple[tuple[str, str], str, str]]]:
+        """Process index -> the locks it held just before ``seq``.
+
+        Each lock is ((family, path), mode, description); mode is
+        ``exclusive``, ``shared`` or ``lock file``.
+        """
         held: dict[tuple, tuple[int, str]] = {}   # (family, path, holder) -> (proc, mode)
-        excl_files: dict[str, int] = {}
+        excl_files: dict[str, tuple[int, float | None]] = {}   # path -> (holder, created at)
         for e in self.entries:
             if e[E_SEQ] >= seq:
                 break
@@ -212,14 +216,22 @@ class LockState:
                         del held[key]
             elif kind == "op":
                 if e[E_SYSCALL] in ("unlink", "unlinkat"):
-                    excl_files.pop(path, None)
+                    holder = excl_files.get(path)
+                    # The log is in completion order: an unlink that entered
+                    # before the holder's create returned removed the file
+                    # of the previous holder, not this one.
+                    if holder is not None and (holder[0] == proc or holder[1] is None
+                                               or e[E_TS] is None or e[E_TS] >= holder[1]):
+                        del excl_files[path]
                 else:
-                    excl_files[path] = proc
-        out: dict[int, list[str]] = {}
+                    excl_files[path] = (proc, e[E_END] if e[E_END] is not None else e[E_TS])
+        out: dict[int, list[tuple[tuple[str, str], str, str]]] = {}
         for (fam, path, _h), (proc, mode) in held.items():
-            out.setdefault(proc, []).append(f"{fam} {mode} lock on {printable(path)}")
-        for path, proc in excl_files.items():
-            out.setdefault(proc, []).append(f"lock file {printable(path)} (created with O_EXCL)")
+            out.setdefault(proc, []).append(((fam, path), mode,
+                                             f"{fam} {mode} lock on {printable(path)}"))
+        for path, (proc, _t) in excl_files.items():
+            out.setdefault(proc, []).append((("excl", path), "lock file",
+                                             f"lock file {printable(path)} (created with O_EXCL)"))
         return out
 
 
@@ -334,15 +346,16 @@ def story(a: Analysis, timeline: Timeline, finding_id: str) -> list[Any]:
     locks = LockState(a, timeline)
     if not timeline.complete:
         out.append(Text("   (lock calls are not in this timeline; run on the event log)", style="dim"))
-    held_sets: dict[int, list[set[str]]] = {}
+    held_sets: dict[int, list[list[tuple]]] = {}
     for acc, what in ((cu, "culprit's"), (vi, "victim's")):
         held = locks.held_at(acc[A_SEQ])
         out.append(Text(f"   at the {what} {acc[A_SYSCALL]} (seq {acc[A_SEQ]}):"))
         for idx in (cu[A_PROC], vi[A_PROC]):
             mine = held.get(idx, [])
-            held_sets.setdefault(idx, []).append(set(mine))
+            held_sets.setdefault(idx, []).append(mine)
             line = Text(f"     pid {procs[idx].key} held ")
-            line.append(", ".join(mine) if mine else "no lock", style="" if mine else "dim")
+            line.append(", ".join(m[2] for m in mine) if mine else "no lock",
+                        style="" if mine else "dim")
             out.append(line)
             if cu[A_PROC] == vi[A_PROC]:
                 break
@@ -375,15 +388,23 @@ def story(a: Analysis, timeline: Timeline, finding_id: str) -> list[Any]:
     else:
         out.append(Text(f"   - Wait: pid {sp.key} did not wait for pid {fp.key} (or any process "
                         f"containing it) before seq {second_acc[A_SEQ]}."))
-    at_first = held_sets.get(first_acc[A_PROC], [set(), set()])
-    at_second = held_sets.get(second_acc[A_PROC], [set(), set()])
+    at_first = held_sets.get(first_acc[A_PROC], [[], []])
+    at_second = held_sets.get(second_acc[A_PROC], [[], []])
     mine1 = at_first[0] if first_acc is cu else at_first[-1]
     mine2 = at_second[-1] if second_acc is vi else at_second[0]
-    common_locks = {x.split(" lock on ")[-1] for x in mine1} & {x.split(" lock on ")[-1] for x in mine2}
-    if common_locks:
-        out.append(Text("   - Locks: both held a lock on " + ", ".join(sorted(common_locks))
-                        + ", but in shared mode: shared holders do not exclude each other, so "
+    modes2 = {m[0]: m[1] for m in mine2}
+    common = [(m[0], m[1], modes2[m[0]], m[2]) for m in mine1 if m[0] in modes2]
+    if common and all(m1 == m2 == "shared" for _k, m1, m2, _d in common):
+        out.append(Text("   - Locks: both held " + ", ".join(printable(k[1]) for k, *_r in common)
+                        + " in shared mode: shared holders do not exclude each other, so "
                           "the lock orders nothing between them."))
+    elif common:
+        names = ", ".join(d for _k, _m1, _m2, d in common)
+        out.append(Text(f"   - Locks: each held {names} at its own operation, yet the clocks saw "
+                        f"no release by pid {fp.key} followed by an acquire by pid {sp.key} in "
+                        "between: the hand-over of this lock was not recognised in the log "
+                        "(if the program is right, this finding is a false alarm worth "
+                        "reporting).", style="yellow"))
     elif mine1 or mine2:
         out.append(Text("   - Locks: the locks they held were not the same lock, so none was "
                         "released by one and then taken by the other."))
