@@ -562,7 +562,7 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
         "after": {"path": after.path, "kind": after.kind, "command": after.command,
                   "rounds": after.rounds, "traced": after.traced,
                   "failure_rate": ar, "untraced_failure_rate": after.untraced_rate},
-        "difference": {"test": "fisher-exact-two-sided", "p_value": round(p, 6),
+        "difference": {"test": "fisher-exact-two-sided", "p_value": p,
                        "alpha": ALPHA, "significant": p < ALPHA,
                        "direction": ("lower" if (ar.get("rate") or 0) < (br.get("rate") or 0)
                                      else "higher" if (ar.get("rate") or 0) > (br.get("rate") or 0)
@@ -591,6 +591,10 @@ def compare_exit_status(result: dict[str, Any]) -> int:
 
 # ------------------------------------------------------------------ rendering
 
+def _p_text(p: float) -> str:
+    return "< 1e-6" if p < 1e-6 else f"= {p:.3g}"
+
+
 def render_compare_text(result: dict[str, Any], console) -> None:
     """The comparison for a terminal (rich Text only, untrusted names escaped)."""
     from rich.table import Table
@@ -618,7 +622,7 @@ def render_compare_text(result: dict[str, Any], console) -> None:
     console.print(table)
     sig = "significant" if d["significant"] else "not significant"
     console.print(Text(f"difference: {d['direction']} in AFTER, {sig} (two-sided Fisher exact "
-                       f"test, p = {d['p_value']:.3g}, alpha {d['alpha']})"))
+                       f"test, p {_p_text(d['p_value'])}, alpha {d['alpha']})"))
     if b.get("untraced_failure_rate") or a.get("untraced_failure_rate") or \
             b["traced"] != a["traced"]:
         console.print(Text("note: tracing changes timing; traced and untraced failure rates "

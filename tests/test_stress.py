@@ -260,8 +260,14 @@ def test_seed_stress_then_compare(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "fsrace.cli", "compare", str(dirs[seed.BROKEN_VERSION]),
                         str(dirs[seed.CURRENT_VERSION]), "--format", "json"],
                        capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode in (0, 1), r.stderr[-3000:]
     result = json.loads(r.stdout)
+    # Exit 1 only for sites new in AFTER, and none of them in the project's .venv
+    # (a current uv may race harmlessly in its own cache, which BEFORE's uv laid out
+    # differently).
+    assert r.returncode == (1 if result["sites_new"] else 0)
+    assert not [s for s in result["sites_new"] if s["site"].startswith("$CWD/.venv")]
+    assert result["difference"]["significant"] is True or before["failure_rate"]["failed"] < 5
     fixed = {s["key"]: s for s in result["sites_fixed"]}
     for s in venv_sites:
         assert s["key"] in fixed, s["key"]
