@@ -92,7 +92,8 @@ def classify(ev: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
         if path2 is not None:
             yield CREATE, path2, path
         return
-    if name in _WRITES:
+    if name in _WRITES or name == "write":
+        # "write": a backend that sees writes, not opens for writing (fanotify).
         if path is not None:
             yield WRITE, path, None
         return

@@ -163,10 +163,60 @@ def related_findings(h: History, findings: list[Finding],
     return out
 
 
+def judge_by_time(h: History, conflicts: list[Conflict]) -> list[Conflict]:
+    """Keep only races whose operations interleaved; label them ``judged_by="time"``.
+
+    A backend that cannot see lock calls (fanotify; its header lists
+    ``"locks"`` under ``invisible``) makes every locked hand-over look like
+    a race to happens-before.  What its log still shows truthfully is the
+    order of the operations.  A lock held around each process's work makes
+    the two processes' operations on the contended path disjoint in that
+    order; a real race makes them overlap.  So a pair is kept only when the
+    two processes' accesses to the race's subject overlap in log order: the
+    site's directory and everything under it (for a file, the directory
+    holding it: the victim's failed call on the file itself is invisible,
+    its work next to it is not).  Kept pairs are labelled as judged
+    by time: an unordered race that happened not to overlap this time is
+    not reported (the model would call it latent), which is what a log
+    without locks cannot tell apart from a correctly locked run.
+    """
+    spans: dict[str, dict[int, list[int]]] = {}
+
+    def spans_of(path: str) -> dict[int, list[int]]:
+        got = spans.get(path)
+        if got is None:
+            got = spans[path] = {}
+            for p in (path, *h.subtree(path)):
+                for acc in h.paths.get(p, ()):
+                    s = got.get(acc[A_PROC])
+                    if s is None:
+                        got[acc[A_PROC]] = [acc[A_SEQ], acc[A_SEQ]]
+                    elif acc[A_SEQ] < s[0]:
+                        s[0] = acc[A_SEQ]
+                    elif acc[A_SEQ] > s[1]:
+                        s[1] = acc[A_SEQ]
+        return got
+
+    kept = []
+    for c in conflicts:
+        subject = c.site_path
+        if next(iter(h.subtree(subject)), None) is None:
+            subject = subject.rsplit("/", 1)[0] or "/"
+        got = spans_of(subject)
+        a = got.get(c.culprit[A_PROC])
+        b = got.get(c.victim[A_PROC])
+        if a is not None and b is not None and a[0] < b[1] and b[0] < a[1]:
+            c.judged_by = "time"
+            kept.append(c)
+    return kept
+
+
 def analyze_history(h: History, header: dict[str, Any] | None = None,
                     trailer: dict[str, Any] | None = None) -> Analysis:
     """Detect, group and explain the races of a built history."""
     conflicts = find_conflicts(h)
+    if "locks" in ((header or {}).get("invisible") or ()):
+        conflicts = judge_by_time(h, conflicts)
     mark_handled(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)

@@ -25,3 +25,6 @@ class Conflict:
     info: bool = False
     note: str = ""
     handled: bool = False
+    #: "happens-before" (the model), or "time" when the log cannot show locks
+    #: (see analyze.judge_by_time).
+    judged_by: str = "happens-before"

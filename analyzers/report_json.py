@@ -60,6 +60,7 @@ def finding_dict(a: Analysis, f: Finding) -> dict[str, Any]:
         "accesses": _pair(a, example),
         "ordered_by": None,
         "note": f.note,
+        "judged_by": f.judged_by,
         "instances": [
             {"culprit_pid": procs[c.culprit[A_PROC]].pid, "culprit_seq": c.culprit[A_SEQ],
              "victim_pid": procs[c.victim[A_PROC]].pid, "victim_seq": c.victim[A_SEQ],
@@ -98,7 +99,8 @@ def report_dict(a: Analysis) -> dict[str, Any]:
         "version": VERSION,
         "source": {"backend": a.header.get("backend"), "command": a.header.get("command"),
                    "interrupted": bool(trailer.get("interrupted")),
-                   "incomplete": bool(trailer.get("incomplete"))},
+                   "incomplete": bool(trailer.get("incomplete")),
+                   "invisible": list(a.header.get("invisible") or [])},
         "summary": {"errors": counts["error"], "warnings": counts["warning"],
                     "info": counts["info"], "failed_processes": len(failed)},
         "processes": [

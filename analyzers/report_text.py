@@ -245,8 +245,13 @@ def render_text(a: Analysis, console: Console, *, min_severity: str = "warning")
         for f in shown:
             console.print()
             console.print(interleaving(a, f))
-            console.print(Text("  nothing orders these two operations: no common lock, "
-                               "no fork/wait between the processes", style="dim"))
+            if f.judged_by == "time":
+                console.print(Text("  judged by time: this log cannot show locks or waits "
+                                   "(backend " + str(a.header.get("backend")) + "); the two "
+                                   "processes' operations on this path interleaved", style="dim"))
+            else:
+                console.print(Text("  nothing orders these two operations: no common lock, "
+                                   "no fork/wait between the processes", style="dim"))
         hidden = len(listed) - len(shown)
         if hidden > 0:
             console.print(Text(f"({hidden} more examples: use --format json for all)", style="dim"))

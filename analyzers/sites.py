@@ -49,6 +49,7 @@ class Finding:
     conflicts: list[Conflict] = field(default_factory=list)
     example: Conflict | None = None
     note: str = ""
+    judged_by: str = "happens-before"
 
     @property
     def count(self) -> int:
@@ -85,6 +86,7 @@ def group(conflicts: list[Conflict], severity_of) -> list[Finding]:
         f = groups.get(key)
         if f is None:
             f = groups[key] = Finding("", c.kind, verdict, severity, pattern, syscalls)
+            f.judged_by = c.judged_by
         f.conflicts.append(c)
         if f.example is None or _span(c) < _span(f.example):
             f.example = c

@@ -215,19 +215,53 @@ def print_record_summary(console: Console, result: Any, stats: Any, output: str)
               help="Start this many copies of the command at once.")
 @click.option("--keep-strace", default=None, metavar="FILE",
               help="Also keep strace's raw log in FILE.")
+@click.option("--backend", type=click.Choice(["strace", "fanotify"]), default="strace",
+              show_default=True, help="strace (ptrace: every syscall, errno, locks) or fanotify "
+              "(no ptrace, low overhead; cannot see failed calls, locks or waits).")
+@click.option("--mount", "mounts", multiple=True, metavar="PATH",
+              help="fanotify: watch the filesystem holding PATH (repeatable; default: the cwd's).")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 @_guard
-def record_cmd(output: str, copies: int, keep_strace: str | None, cmd: tuple[str, ...]) -> None:
-    """Run CMD (N copies at once with -j N) under strace and write an event log.
+def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
+               mounts: tuple[str, ...], cmd: tuple[str, ...]) -> None:
+    """Run CMD (N copies at once with -j N) under strace (or fanotify) and write an event log.
 
     Exit status: the command's; with -j, the first non-zero among the copies.
     """
     console = err_console()
-    result, stats = do_record(list(cmd), output, copies, keep_strace, console)
+    if backend == "fanotify":
+        from tracer.fanotify_backend import record as fan_record
+        result, stats = fan_record(list(cmd), output, copies, list(mounts) or None)
+    else:
+        result, stats = do_record(list(cmd), output, copies, keep_strace, console)
     print_record_summary(console, result, stats, output)
     if result.interrupted:
         sys.exit(130)
     sys.exit(result.exit_status)
+
+
+@cli.command("watch")
+@click.option("--mount", "mounts", multiple=True, required=True, metavar="PATH",
+              help="Watch the filesystem holding PATH (repeatable).")
+@click.option("--duration", type=float, default=None, metavar="S",
+              help="Stop after S seconds (default: at Ctrl-C).")
+@click.option("-o", "--output", default="fsrace-events.jsonl", show_default=True,
+              help="Event log to write (.jsonl or .jsonl.gz).")
+@_guard
+def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> None:
+    """Record every process's file events on the given filesystems (fanotify).
+
+    Runs until Ctrl-C or --duration; then `fsrace analyze` the log.
+    """
+    from tracer.fanotify_backend import watch
+
+    console = err_console()
+    stats, interrupted = watch(list(mounts), output, duration)
+    console.print(Text(f"fsrace watch: {stats.events} events, {stats.processes} processes; "
+                       f"lost {stats.lost}; paths resolved {stats.paths - stats.unresolved} of "
+                       f"{stats.paths}; event log: {printable(output)}", style="bold"))
+    for warning in stats.warnings:
+        console.print(Text("  warning: " + printable(warning), style="yellow"))
 
 
 # ---------------------------------------------------------------- analyze

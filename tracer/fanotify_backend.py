@@ -1017,7 +1017,7 @@ def record(cmd_argv: Sequence[str], output: str | Path, copies: int = 1,
                             "recorder_warnings": warnings, "launcher_pid": launcher_pid})
     result = FanotifyResult(copies=copies_status, exit_status=exit_status,
                             interrupted=interrupted, started=started, ended=time.time(),
-                            warnings=stats.warnings, launcher_pid=launcher_pid,
+                            warnings=[], launcher_pid=launcher_pid,
                             command_ended=command_ended)
     return result, stats
 

@@ -25,7 +25,8 @@ def is_write(acc: tuple) -> bool:
         return False
     op = acc[A_OP]
     if op == WRITE:
-        return acc[A_SYSCALL] in ("open", "openat", "openat2", "creat", "truncate", "ftruncate")
+        return acc[A_SYSCALL] in ("open", "openat", "openat2", "creat", "truncate", "ftruncate",
+                                  "write")
     if op == CREATE and acc[A_SYSCALL] in ("open", "openat", "openat2", "creat"):
         flags = acc[A_FLAGS] or ""
         return "O_WRONLY" in flags or "O_RDWR" in flags or "O_TRUNC" in flags
