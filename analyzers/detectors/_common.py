@@ -43,7 +43,7 @@ def closest_unordered(h: History, anchor: tuple, candidates: Iterable[tuple]) ->
 
 
 def removal_root(h: History, path: str, proc: int) -> str:
-    """The top-most ancestor of ``path`` that ``proc`` also removed.
+    """The top-most ancestor of ``path`` that ``proc`` also removed (or tried to).
 
     A recursive removal unlinks every file and then each directory; grouping
     all of them under the root of the removed tree gives one race site.
@@ -55,9 +55,31 @@ def removal_root(h: History, path: str, proc: int) -> str:
             return root
         removed = False
         for acc in h.paths.get(parent, ()):
-            if acc[A_PROC] == proc and acc[A_OP] in REMOVALS and acc[A_ERRNO] is None:
+            # A failed attempt counts: the rmdir of the top of a tree that
+            # another process refilled fails, yet it is the same removal.
+            if acc[A_PROC] == proc and acc[A_OP] in REMOVALS:
                 removed = True
                 break
         if not removed:
+            return root
+        root = parent
+
+
+def creation_root(h: History, path: str, procs: tuple[int, ...]) -> str:
+    """The top of the directory tree that all of ``procs`` were creating.
+
+    Two installers that both make ``pkg/``, ``pkg/sub/`` and then collide on
+    hundreds of files below are one race site, not hundreds: climb from the
+    file while every process involved also tried to create the parent.
+    """
+    root = posixpath.dirname(path)
+    while True:
+        parent = posixpath.dirname(root)
+        tries = [acc for acc in h.paths.get(root, ())
+                 if acc[A_OP] == "create" and acc[A_SYSCALL].startswith("mkdir")]
+        makers = {acc[A_PROC] for acc in tries}
+        made = any(acc[A_ERRNO] is None for acc in tries)
+        # Stop at a directory that existed before the run (nobody made it).
+        if parent == root or not made or not all(p in makers for p in procs):
             return root
         root = parent

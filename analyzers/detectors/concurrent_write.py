@@ -14,7 +14,7 @@ from typing import Iterator
 from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_SYSCALL, CREATE, WRITE
 from ..conflict import Conflict
 from ..history import History
-from ._common import closest_unordered
+from ._common import closest_unordered, creation_root
 
 KIND = "concurrent-write"
 
@@ -51,5 +51,6 @@ def detect(h: History) -> Iterator[Conflict]:
                 seen.add(key)
                 first, second = (a, b) if a[0] < b[0] else (b, a)
                 appends = all("O_APPEND" in (x[A_FLAGS] or "") for x in (a, b))
-                yield Conflict(KIND, first, second, False, path, info=appends,
+                yield Conflict(KIND, first, second, False,
+                               creation_root(h, path, (first[1], second[1])), info=appends,
                                note="both append" if appends else "")

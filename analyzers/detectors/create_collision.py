@@ -24,6 +24,7 @@ from typing import Iterator
 from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, CREATE, READ, RENAME_TO
 from ..conflict import Conflict
 from ..history import History
+from ._common import creation_root
 
 KIND = "create-collision"
 
@@ -56,6 +57,10 @@ def _last_read(h: History, path: str, proc: int, before: int) -> int | None:
     return last
 
 
+def _site(h: History, path: str, a: tuple, b: tuple) -> str:
+    return creation_root(h, path, (a[A_PROC], b[A_PROC]))
+
+
 def detect(h: History) -> Iterator[Conflict]:
     """Yield create-collision conflicts."""
     ordered = h.hb.ordered
@@ -79,17 +84,17 @@ def detect(h: History) -> Iterator[Conflict]:
                 if b[A_ERRNO] == "EEXIST":
                     # Whether the loser handled it is judged centrally
                     # (analyze.mark_handled): it is info when it went on.
-                    yield Conflict(KIND, a, b, True, path)
+                    yield Conflict(KIND, a, b, True, _site(h, path, a, b))
                 elif a[A_ERRNO] is None:
                     if a[A_OP] == RENAME_TO and b[A_OP] == RENAME_TO:
                         # Read-modify-write: b read the path before a's publish
                         # and published without reading again, so a's update is lost.
                         read = _last_read(h, path, b[A_PROC], b[A_SEQ])
                         if read is not None and read < a[A_SEQ]:
-                            yield Conflict(KIND, b, a, False, path, note="lost update")
+                            yield Conflict(KIND, b, a, False, _site(h, path, a, b), note="lost update")
                         elif pair not in seen_pairs:
                             seen_pairs.add(pair)
-                            yield Conflict(KIND, a, b, False, path, info=True,
+                            yield Conflict(KIND, a, b, False, _site(h, path, a, b), info=True,
                                            note="atomic rename-over")
                     elif pair in seen_pairs:
                         pass
@@ -100,5 +105,5 @@ def detect(h: History) -> Iterator[Conflict]:
                         pass
                     else:
                         seen_pairs.add(pair)
-                        yield Conflict(KIND, a, b, False, path)
+                        yield Conflict(KIND, a, b, False, _site(h, path, a, b))
                 break
