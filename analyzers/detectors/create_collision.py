@@ -7,9 +7,10 @@ strong creations of one path collide:
 * one failed with EEXIST: the atomic create did its job.  When the loser
   went on (exited 0) this is ``info`` (a handled collision); when it died
   it is a manifested error;
-* both were renames onto the path: an atomic rename-over publish, ``info``,
-  unless the later publisher had read the path before the earlier rename
-  landed (read-modify-write: a lost update, a warning);
+* the later one was a rename onto the path: an atomic replace (the
+  rename-over publish), ``info``, unless the later publisher had read the
+  path before the earlier creation landed (read-modify-write: a lost
+  update, a warning);
 * otherwise (a name made twice with a removal between, a rename over a
   file another process created): a warning.
 
@@ -86,7 +87,7 @@ def detect(h: History) -> Iterator[Conflict]:
                     # (analyze.mark_handled): it is info when it went on.
                     yield Conflict(KIND, a, b, True, _site(h, path, a, b))
                 elif a[A_ERRNO] is None:
-                    if a[A_OP] == RENAME_TO and b[A_OP] == RENAME_TO:
+                    if b[A_OP] == RENAME_TO:
                         # Read-modify-write: b read the path before a's publish
                         # and published without reading again, so a's update is lost.
                         read = _last_read(h, path, b[A_PROC], b[A_SEQ])
