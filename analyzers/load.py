@@ -20,17 +20,23 @@ class LoadError(Exception):
 
 
 def load_history(inputs: list[str], *, initial_cwd: str | None = None,
-                 on_progress: Callable[[int, int], None] | None = None
+                 on_progress: Callable[[int, int], None] | None = None,
+                 on_event: Callable[[dict[str, Any]], None] | None = None
                  ) -> tuple[History, dict[str, Any], dict[str, Any]]:
     """Build the History of a run from an event log or strace log(s).
 
+    ``on_event`` also sees every event (for renderers that draw them all).
     Returns (history, header, trailer).  Raises LoadError for unusable input.
     """
     builder = HistoryBuilder()
+    add = builder.add
+    if on_event is not None:
+        def add(ev: dict[str, Any], _add=builder.add) -> None:
+            _add(ev)
+            on_event(ev)
     if len(inputs) == 1 and inputs[0] != "-" and looks_like_event_log(inputs[0]):
         try:
             log = open_event_log(inputs[0])
-            add = builder.add
             for ev in log.events():
                 add(ev)
         except EventLogError as exc:
@@ -47,7 +53,7 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
 
     def start(head: dict[str, Any]):
         header.update(head)
-        return builder.add
+        return add
 
     try:
         stream_strace(inputs, start, trailer, initial_cwd=initial_cwd, on_progress=on_progress)
