@@ -48,6 +48,9 @@ from .report_perfetto import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_PATH, E_PATH2,
 MARK_BUDGET = 5000
 #: Operations of each process drawn on each side of a finding's pair.
 NEIGHBOURS = 12
+#: Race sites listed (and drawn as arrows), most severe first; the rest are
+#: counted by kind and severity (``--format json`` lists them all).
+MAX_SITES = 400
 #: Aggregate buckets per lane, at most (and ``AGG_BUDGET`` in all).
 BUCKETS_PER_LANE = 600
 AGG_BUDGET = 20000
@@ -108,6 +111,7 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
     tl = timeline or timeline_from_analysis(a)
     procs = a.history.processes
     entries = tl.entries
+    shown_findings = a.findings[:MAX_SITES]
     timed = tl.has_time()
     t0 = next((e[E_TS] for e in entries if e[E_TS] is not None), 0.0) if timed else 0.0
 
@@ -137,7 +141,7 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
         for i, e in enumerate(entries):
             if e[E_KIND] in ("fork", "exec", "exit", "wait"):
                 chosen.add(i)
-        for f in a.findings:
+        for f in shown_findings:
             c = f.example
             if c is None:
                 continue
@@ -148,8 +152,8 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
             if first is not None and first[A_SEQ] in pos:
                 chosen.add(pos[first[A_SEQ]])
         # Then the neighbourhoods of each pair, most severe finding first.
-        for radius in (3, NEIGHBOURS):
-            for f in a.findings:
+        for radius in (3, NEIGHBOURS, 4 * NEIGHBOURS, 16 * NEIGHBOURS):
+            for f in shown_findings:
                 c = f.example
                 if c is None or len(chosen) >= budget:
                     continue
@@ -159,7 +163,10 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
                         continue
                     lst = by_proc[acc[A_PROC]]
                     k = rank_in_proc[i]
-                    chosen.update(lst[max(0, k - radius):k + radius + 1])
+                    near = lst[max(0, k - radius):k + radius + 1]
+                    if len(chosen) + len(near) > budget:
+                        continue
+                    chosen.update(near)
         # Lock calls, when room is left: they show what ordered what.
         for i, e in enumerate(entries):
             if len(chosen) >= budget:
@@ -218,7 +225,11 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
 
     rep = report_dict(a)
     findings = []
-    for f, fd in zip(a.findings, rep["findings"]):
+    hidden: dict[str, int] = {}
+    for f in a.findings[MAX_SITES:]:
+        key = f"{f.severity} {f.kind}"
+        hidden[key] = hidden.get(key, 0) + 1
+    for f, fd in zip(shown_findings, rep["findings"]):
         fd = dict(fd)
         fd.pop("instances", None)
         c = f.example
@@ -246,6 +257,7 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
         "agg": [[p, b, n, errs] for (p, b), (n, errs) in sorted(agg.items())],
         "lanes": lanes,
         "findings": findings,
+        "hidden_findings": hidden,
         "failed": rep["failed_processes"],
         "summary": rep["summary"],
         "stats": dict(rep["stats"], drawn=len(ops), aggregated=len(entries) - len(ops),
@@ -596,6 +608,10 @@ _SCRIPT = r"""
     list.appendChild(b);
   }
   if (!D.findings.length) list.appendChild(el("p", {class: "hint"}, "No races found: every conflicting access was ordered."));
+  const hiddenKeys = Object.keys(D.hidden_findings || {});
+  if (hiddenKeys.length) list.appendChild(el("p", {class: "hint", id: "hidden-sites"},
+    "Not listed (less severe, beyond the first " + D.findings.length + " sites): " +
+    hiddenKeys.map(k => D.hidden_findings[k] + " " + k).join(", ") + ". fsrace analyze LOG --format json lists them all."));
 
   // ----------------------------------------------------------- selection
   function select(fid) {
@@ -684,6 +700,7 @@ _SCRIPT = r"""
       (p.first_error.path || "?") + " = -1 " + p.first_error.errno + " (seq " + p.first_error.seq + ")"));
     const ex = el("div", {}, p.explained ? "explained by: " : (p.explanation || ""));
     for (const id of p.explained_by.slice(0, 12)) {
+      if (!findingsById.has(id)) { ex.appendChild(el("span", {class: "mono"}, id + " ")); continue; }
       const b = el("button", {class: "fid", type: "button", "data-fid": id}, id);
       b.addEventListener("click", () => select(id)); ex.appendChild(b);
     }

@@ -126,14 +126,31 @@ def test_cli_explain_hostile_names_prints_them_safely() -> None:
     import json
 
     findings = json.loads(report.stdout)["findings"]
-    # The findings whose paths hold the ANSI escape, and a few others.
-    ids = [f["id"] for f in findings if any("\x1b" in a["path"] for a in f["accesses"])][:4]
+    # The findings whose paths hold a hostile name, and a few others.
+    hostile = ("\x1b", "<script>", "[bold red]", "\n")
+    ids = [f["id"] for f in findings
+           if any(h in a["path"] for a in f["accesses"] for h in hostile)][:4]
+    assert ids, "no finding names a hostile file: this check would prove nothing"
     ids += [f["id"] for f in findings[:3]]
-    assert ids
     outputs = []
     for fid in dict.fromkeys(ids):
         r = _cli("explain", str(log), fid)
         assert r.returncode == 0, r.stderr
         assert "\x1b" not in r.stdout          # no raw escape from a file name reaches the terminal
         outputs.append(r.stdout)
-    assert any("\\x1b[31mred" in out for out in outputs)
+    assert any("<script>alert(1)" in out or "[bold red]x[" in out or "\\x1b[31mred" in out
+               for out in outputs)
+
+
+def test_explain_escapes_control_characters(trace: Trace) -> None:
+    evil = "/w/\x1b[31mred\x1b[0m [bold]x[/] \udce9\nline"
+    trace.fork(1, 2)
+    trace.fork(1, 3)
+    trace.op(2, "mkdir", evil)
+    trace.open(2, evil + "/f", "O_WRONLY|O_CREAT")
+    trace.op(3, "unlinkat", evil + "/f")
+    trace.op(3, "rmdir", evil)
+    trace.open(2, evil + "/g", "O_WRONLY|O_CREAT", errno="ENOENT")
+    text = _story(trace)
+    assert "\x1b" not in text and "\udce9" not in text
+    assert "\\x1b[31mred\\x1b[0m [bold]x[/] \\xe9\\nline" in text
