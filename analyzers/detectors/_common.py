@@ -83,3 +83,15 @@ def creation_root(h: History, path: str, procs: tuple[int, ...]) -> str:
         if parent == root or not made or not all(p in makers for p in procs):
             return root
         root = parent
+
+
+def unlocked_paths(h: History) -> Iterable[tuple[str, list[tuple]]]:
+    """Each accessed path with its accesses, lock files left out.
+
+    Contenders for a lock open, create and remove the lock file by design;
+    races on it are the lock protocol, not races of the program.
+    """
+    locks = h.lock_paths
+    for path, accesses in h.paths.items():
+        if path not in locks:
+            yield path, accesses

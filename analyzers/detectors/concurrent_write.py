@@ -14,7 +14,7 @@ from typing import Iterator
 from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_SYSCALL, CREATE, WRITE
 from ..conflict import Conflict
 from ..history import History
-from ._common import closest_unordered, creation_root
+from ._common import closest_unordered, creation_root, unlocked_paths
 
 KIND = "concurrent-write"
 
@@ -35,10 +35,7 @@ def is_write(acc: tuple) -> bool:
 
 def detect(h: History) -> Iterator[Conflict]:
     """Yield concurrent-write conflicts."""
-    locks = h.lock_paths
-    for path, accesses in h.paths.items():
-        if path in locks:
-            continue
+    for path, accesses in unlocked_paths(h):
         writes = [a for a in accesses if is_write(a)]
         if len(writes) < 2:
             continue

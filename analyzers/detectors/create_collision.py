@@ -25,7 +25,7 @@ from typing import Iterator
 from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, CREATE, READ, RENAME_TO
 from ..conflict import Conflict
 from ..history import History
-from ._common import creation_root
+from ._common import creation_root, unlocked_paths
 
 KIND = "create-collision"
 
@@ -65,10 +65,7 @@ def _site(h: History, path: str, a: tuple, b: tuple) -> str:
 def detect(h: History) -> Iterator[Conflict]:
     """Yield create-collision conflicts."""
     ordered = h.hb.ordered
-    locks = h.lock_paths
-    for path, accesses in h.paths.items():
-        if path in locks:
-            continue
+    for path, accesses in unlocked_paths(h):
         creates = [a for a in accesses if is_strong_create(a)
                    and (a[A_ERRNO] is None or a[A_ERRNO] == "EEXIST")]
         if len(creates) < 2 or len({a[A_PROC] for a in creates}) < 2:

@@ -22,7 +22,8 @@ from typing import Iterator
 from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS
 from ..conflict import Conflict
 from ..history import History
-from ._common import GONE_ERRNOS, closest_unordered, removal_root, removes_directory
+from ._common import (GONE_ERRNOS, closest_unordered, removal_root, removes_directory,
+                      unlocked_paths)
 
 KIND = "removed-while-in-use"
 
@@ -35,10 +36,7 @@ def _failed_after(removal: tuple, acc: tuple) -> bool:
 def detect(h: History) -> Iterator[Conflict]:
     """Yield removed-while-in-use conflicts."""
     ordered = h.hb.ordered
-    locks = h.lock_paths
-    for path, accesses in h.paths.items():
-        if path in locks:
-            continue
+    for path, accesses in unlocked_paths(h):
         for a in accesses:
             if a[A_OP] not in REMOVALS or a[A_ERRNO] is not None:
                 continue
