@@ -173,9 +173,11 @@ def judge_by_time(h: History, conflicts: list[Conflict]) -> list[Conflict]:
     the two processes' operations on the contended path disjoint in that
     order; a real race makes them overlap.  So a pair is kept only when the
     two processes' accesses to the race's subject overlap in log order: the
-    site's directory and everything under it (for a file, the directory
-    holding it: the victim's failed call on the file itself is invisible,
-    its work next to it is not).  Kept pairs are labelled as judged
+    directory holding the contended entry (the site's parent) and
+    everything under it.  Not the entry alone: the victim's failed call on
+    it is invisible, its work next to it is not (uv's victim renames out
+    of its own ``.tmp*`` sibling into the ``.data`` another process
+    removes).  Kept pairs are labelled as judged
     by time: an unordered race that happened not to overlap this time is
     not reported (the model would call it latent), which is what a log
     without locks cannot tell apart from a correctly locked run.
@@ -199,10 +201,7 @@ def judge_by_time(h: History, conflicts: list[Conflict]) -> list[Conflict]:
 
     kept = []
     for c in conflicts:
-        subject = c.site_path
-        if next(iter(h.subtree(subject)), None) is None:
-            subject = subject.rsplit("/", 1)[0] or "/"
-        got = spans_of(subject)
+        got = spans_of(c.site_path.rsplit("/", 1)[0] or "/")
         a = got.get(c.culprit[A_PROC])
         b = got.get(c.victim[A_PROC])
         if a is not None and b is not None and a[0] < b[1] and b[0] < a[1]:

@@ -402,8 +402,30 @@ class Namespace:
                     parent[okey] = (dkey, name)
                     created.add(okey)
 
-    def _fix(self, key: bytes) -> None:
-        self.fixed[key] = self.group.resolve_handle(key) if self.group else None
+    def _fix(self, key: bytes) -> str | None:
+        path = self.fixed[key] = self.group.resolve_handle(key) if self.group else None
+        return path
+
+    def prescan(self, events: list) -> None:
+        """Deferred mode: where was each directory moved or deleted later, at the start?
+
+        With target fids every creation, rename and deletion of a directory
+        names the directory's own handle.  A directory whose first such
+        event is a rename or a deletion existed before the recording: its
+        first location is the old parent and name of that event.  Every
+        other handle is resolved when first needed (``path``), and since
+        nothing moved it, its current path is the one it had all along.
+        """
+        seen = self.created
+        parent = self.parent
+        for mask, _pid, dkey, name, okey, _d2, _n2 in events:
+            if okey is None or not mask & FAN_ONDIR or okey in seen:
+                continue
+            if mask & FAN_CREATE:
+                seen.add(okey)
+            elif mask & (FAN_RENAME | FAN_DELETE | FAN_MOVED_FROM):
+                seen.add(okey)
+                parent[okey] = (dkey, name)
 
     def bind(self, okey: bytes, dkey: bytes, name: bytes) -> None:
         """Directory ``okey`` is now ``name`` in directory ``dkey``."""
@@ -429,7 +451,7 @@ class Namespace:
                 break
             link = self.parent.get(k)
             if link is None:
-                base = self.fixed.get(k)
+                base = self.fixed[k] if k in self.fixed else self._fix(k)
                 break
             chain.append((k, link[1]))
             k = link[0]
@@ -557,7 +579,11 @@ class Converter:
             for pe in inside:
                 self._emit_proc(pe)
             return
-        rows = self._expand(events)
+        maybe = None
+        if self.root_pid is not None:
+            maybe = self.tracked | {pe.tgid for pe in before if pe.kind == "fork"} | \
+                {pe.tgid for pe in inside if pe.kind == "fork"}
+        rows = self._expand(events, maybe)
         # Where each process-connector event inside the window goes.
         first: dict[int, int] = {}
         last: dict[int, int] = {}
@@ -585,22 +611,28 @@ class Converter:
             for pe in slots[i]:
                 self._emit_proc(pe)
 
-    def _expand(self, events: list) -> list[tuple]:
+    def _expand(self, events: list, maybe: set[int] | None) -> list[tuple]:
         """Split merged masks; resolve paths; one row per log event.
 
-        Row: (pid, syscall, path, path2, flags, fan, merged).
+        Row: (pid, syscall, path, path2, flags, fan, merged).  ``maybe``:
+        the processes that can be of interest in this batch (None: all);
+        others' events are skipped, except that their directory creations
+        and renames still update the namespace.
         """
         ns = self.ns
         rows: list[tuple] = []
         deferred: list[tuple[int, tuple]] = []   # merged deletions: (pid, row)
-        tracked = self.tracked
-        root = self.root_pid
         c = self.c
         for mask, pid, dkey, name, okey, dkey2, name2 in events:
-            if root is not None and pid not in tracked:
-                c.other += 1
-                continue
             ondir = mask & FAN_ONDIR
+            if maybe is not None and pid not in maybe:
+                c.other += 1
+                if ondir and okey is not None:
+                    if mask & FAN_RENAME and dkey2 is not None:
+                        ns.bind(okey, dkey2, name2)
+                    elif mask & (FAN_CREATE | FAN_MOVED_TO):
+                        ns.bind(okey, dkey, name)
+                continue
             if mask & FAN_RENAME:
                 old = ns.path(dkey)
                 new = ns.path(dkey2) if dkey2 is not None else None
@@ -660,6 +692,9 @@ class Converter:
 
     def _emit_fs(self, row: tuple, ts: float) -> None:
         pid, syscall, path, path2, flags, fan, merged = row
+        if self.root_pid is not None and pid not in self.tracked:
+            self.c.other += 1
+            return
         self.seq += 1
         p = self.procs.get(pid)
         key = p.key if p is not None else self._key(pid)
@@ -705,22 +740,30 @@ def _join(dpath: str | None, name: bytes | None) -> str | None:
     return dpath + "/" + os.fsdecode(name)
 
 
+#: How many later rows of the same process a merged deletion looks through.
+PLACE_WINDOW = 4096
+
+
 def _place_deletions(rows: list[tuple], deferred: list[tuple[int, tuple]]) -> list[tuple]:
     """Put merged deletions after the process's last event on the path's subtree."""
+    from bisect import bisect_left
+    by_pid: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_pid.setdefault(r[0], []).append(i)
     where: dict[int, list[tuple]] = {}
     for start, row in deferred:
         pid, path = row[0], row[2]
         at = start - 1
         if path is not None:
             prefix = path + "/"
-            for i in range(len(rows) - 1, start - 1, -1):
+            mine = by_pid.get(pid, ())
+            j = bisect_left(mine, start)
+            for i in mine[j:j + PLACE_WINDOW]:
                 r = rows[i]
-                if r[0] != pid:
-                    continue
-                if any(p is not None and (p == path or p.startswith(prefix))
-                       for p in (r[2], r[3])):
+                p1, p2 = r[2], r[3]
+                if (p1 is not None and (p1 == path or p1.startswith(prefix))) or \
+                        (p2 is not None and (p2 == path or p2.startswith(prefix))):
                     at = i
-                    break
         where.setdefault(at, []).append(row)
     out: list[tuple] = []
     for i, row in enumerate(rows):
@@ -776,6 +819,8 @@ def _argv_of(pid: int) -> tuple[list[str] | None, str | None, int | None, str | 
                 exe = p.exe() or None
             except psutil.Error:
                 exe = None
+        if not argv:        # a zombie: its memory (and argv) is gone already
+            return None, exe, ppid, "process gone before its argv could be read"
         return argv, exe, ppid, None
     except Exception:  # noqa: BLE001 - psutil.NoSuchProcess, AccessDenied, zombie
         return None, None, None, "process gone before its argv could be read"
@@ -818,6 +863,11 @@ class Session:
         self.lineage: set[int] = set()      # read-time descendants (for argv capture)
         self.lo_ns = time.monotonic_ns()
         self.self_pid = os.getpid()
+        # Deferred: keep the raw reads, decode after the command has ended
+        # (needs target fids to rebuild directory paths from the events).
+        self.deferred = root_pid_later and self.group.target_fid
+        self.raw: list[tuple[int, int, bytes]] = []    # (lo, hi, buffer)
+        self.writer.trailer["mode"] = "deferred" if self.deferred else "streaming"
 
     def set_root(self, pid: int) -> None:
         self.conv.root_pid = pid
@@ -828,25 +878,49 @@ class Session:
         return [self.group.fd, self.conn.fd]
 
     def pump(self) -> int:
-        """Read everything queued now, convert and write it; returns events read."""
-        group, counters = self.group, self.counters
-        decoded: list = []
+        """Read everything queued now (and convert it when streaming); returns bytes read."""
+        group = self.group
+        bufs: list[bytes] = []
         total = 0
+        # Process events first too: argv must be read before a short-lived
+        # process is gone.  (Read again after fanotify: see batch().)
+        self._read_proc()
         while True:
             buf = group.read()
             if not buf:
                 break
+            bufs.append(buf)
             total += len(buf)
-            decode(buf, decoded, counters, self.self_pid)
             if len(buf) < READ_SIZE // 2:
                 break
         hi = time.monotonic_ns()
         self._read_proc()
-        if decoded:
-            self.ns.note_batch(decoded)
-        self.conv.batch(decoded, self.lo_ns, hi)
+        if self.deferred:
+            if bufs:
+                self.raw.append((self.lo_ns, hi, b"".join(bufs) if len(bufs) > 1 else bufs[0]))
+        else:
+            decoded: list = []
+            for buf in bufs:
+                decode(buf, decoded, self.counters, self.self_pid)
+            if decoded:
+                self.ns.note_batch(decoded)
+            self.conv.batch(decoded, self.lo_ns, hi)
         self.lo_ns = hi
-        return len(decoded)
+        return total
+
+    def _convert_deferred(self) -> None:
+        batches = []
+        everything: list = []
+        for lo, hi, buf in self.raw:
+            decoded: list = []
+            decode(buf, decoded, self.counters, self.self_pid)
+            batches.append((lo, hi, decoded))
+            everything.extend(decoded)
+        self.raw = []
+        self.ns.prescan(everything)
+        del everything
+        for lo, hi, decoded in batches:
+            self.conv.batch(decoded, lo, hi)
 
     def _read_proc(self) -> None:
         events = self.conn.read()
@@ -854,18 +928,26 @@ class Session:
             return
         root = self.conv.root_pid
         lineage = self.lineage
+        keep = []
         for pe in events:
-            if pe.kind == "fork" and not pe.thread and (root is None or pe.ptgid in lineage):
+            if pe.thread:
+                continue            # threads are not processes; never logged
+            keep.append(pe)
+            if pe.kind == "fork" and (root is None or pe.ptgid in lineage):
                 lineage.add(pe.tgid)
             elif pe.kind == "exec" and (root is None or pe.tgid in lineage):
                 self.conv.argv[(pe.tgid, pe.ts_ns)] = _argv_of(pe.tgid)
-        self.conv.add_proc_events(events)
+        self.conv.add_proc_events(keep)
 
     def finish(self, trailer: dict[str, Any]) -> FanotifyStats:
         # Whatever is still queued, then the remaining process events.
         for _ in range(1000):
             if not self.pump():
                 break
+        # Stop watching before writing the log: our own writes make no events.
+        self.group_close_keep_resolver()
+        if self.deferred:
+            self._convert_deferred()
         self.conv.flush()
         c = self.counters
         lost = c.overflows
@@ -891,6 +973,13 @@ class Session:
         self.writer.trailer.update(trailer)
         self.close()
         return stats
+
+    def group_close_keep_resolver(self) -> None:
+        """Close the notification fd (no more events) but keep the mount fds."""
+        if self.group.fd >= 0:
+            os.close(self.group.fd)
+            self.group.fd = -1
+        self.conn.close()
 
     def close(self) -> None:
         w = getattr(self, "writer", None)
