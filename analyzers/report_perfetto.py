@@ -64,16 +64,33 @@ class Timeline:
 
 
 class TimelineTap:
-    """Collects timeline entries; call after ``HistoryBuilder.add(ev)``."""
+    """Collects timeline entries from the event stream (``load_history``'s ``on_event``).
 
-    def __init__(self, history: History) -> None:
-        self.h = history
+    Entries name processes by their identity key while loading;
+    ``finish(history)`` turns the keys into the History's process indexes.
+    """
+
+    def __init__(self) -> None:
         self.timeline = Timeline(complete=True)
         self._locked_ofds: set[Any] = set()
+        self._lock_paths: set[str] = set()
+
+    def finish(self, h: History) -> Timeline:
+        """The Timeline, with process keys resolved against ``h``."""
+        by_key = h.by_key
+        out = []
+        for e in self.timeline.entries:
+            idx = by_key.get(e[E_PROC])
+            if idx is None:
+                continue
+            if e[E_KIND] in ("fork", "wait"):
+                e = e[:E_DETAIL] + (by_key.get(e[E_DETAIL]) if e[E_DETAIL] else None,) + e[E_DETAIL + 1:]
+            out.append((e[E_SEQ], idx) + e[E_PROC + 1:])
+        self.timeline.entries = out
+        return self.timeline
 
     def __call__(self, ev: dict[str, Any]) -> None:
-        h = self.h
-        idx = h.by_key.get(ev.get("proc"))
+        idx = ev.get("proc")
         if idx is None:
             return
         etype = ev.get("type")
@@ -89,13 +106,15 @@ class TimelineTap:
             if lock is not None:
                 if ev.get("ofd") is not None:
                     self._locked_ofds.add(ev.get("ofd"))
+                if path:
+                    self._lock_paths.add(path)
                 detail = f"{lock.get('kind')}:{lock.get('op')}"
                 add((seq, idx, tid, "lock", name, ts, end, path, None, ev.get("errno"), detail,
                      ev.get("ofd")))
                 return
             if name == "close":
                 ofd = ev.get("ofd")
-                if (ev.get("last") and ofd in self._locked_ofds) or (path and path in h.lock_paths):
+                if (ev.get("last") and ofd in self._locked_ofds) or (path and path in self._lock_paths):
                     add((seq, idx, tid, "close", name, ts, end, path, None, ev.get("errno"),
                          "last" if ev.get("last") else None, ofd))
                 return
@@ -112,14 +131,14 @@ class TimelineTap:
         elif etype == "fork":
             if ev.get("thread"):
                 return
-            child = h.by_key.get(ev.get("child_proc"))
+            child = ev.get("child_proc")
             add((seq, idx, tid, "fork", name, ts, end, None, None, ev.get("errno"), child, None))
         elif etype == "exit":
             status = f"killed by {ev['signal']}" if ev.get("signal") else f"exit {ev.get('code')}"
             add((seq, idx, tid, "exit", "exit", ts, end, None, None, None, status,
                  tuple(ev.get("released_ofds") or ())))
         elif etype == "wait":
-            child = h.by_key.get(ev.get("child_proc")) if ev.get("child_proc") else None
+            child = ev.get("child_proc")
             add((seq, idx, tid, "wait", name, ts, end, None, None, ev.get("errno"), child, None))
         elif etype == "release":
             add((seq, idx, tid, "release", "release", ts, end, path, None, None, None,
@@ -129,49 +148,13 @@ class TimelineTap:
 def load_with_timeline(inputs: list[str], *, initial_cwd: str | None = None,
                        on_progress: Callable[[int, int], None] | None = None
                        ) -> tuple[History, dict[str, Any], dict[str, Any], Timeline]:
-    """``load_history`` plus the Timeline of the run, in one pass.
+    """``load_history`` plus the Timeline of the run, in one pass."""
+    from .load import load_history
 
-    Mirrors ``analyzers.load.load_history`` (same inputs, same errors).
-    """
-    from tracer.eventlog import EventLogError, looks_like_event_log, open_event_log
-    from tracer.strace_import import ImportError_, stream_strace
-
-    from .load import LoadError
-
-    builder = HistoryBuilder()
-    tap = TimelineTap(builder.h)
-    badd = builder.add
-
-    def add(ev: dict[str, Any]) -> None:
-        badd(ev)
-        tap(ev)
-
-    if len(inputs) == 1 and inputs[0] != "-" and looks_like_event_log(inputs[0]):
-        try:
-            log = open_event_log(inputs[0])
-            for ev in log.events():
-                add(ev)
-        except EventLogError as exc:
-            raise LoadError(str(exc)) from None
-        trailer = log.trailer or {}
-        if log.trailer is None:
-            trailer = {"incomplete": True}
-        if log.bad_lines:
-            trailer = dict(trailer, bad_event_lines=len(log.bad_lines),
-                           bad_event_samples=[{"line": n, "text": t} for n, t in log.bad_lines[:10]])
-        return builder.finish(), log.header, trailer, tap.timeline
-    header: dict[str, Any] = {}
-    trailer = {}
-
-    def start(head: dict[str, Any]):
-        header.update(head)
-        return add
-
-    try:
-        stream_strace(inputs, start, trailer, initial_cwd=initial_cwd, on_progress=on_progress)
-    except ImportError_ as exc:
-        raise LoadError(str(exc)) from None
-    return builder.finish(), header, trailer, tap.timeline
+    tap = TimelineTap()
+    history, header, trailer = load_history(inputs, initial_cwd=initial_cwd,
+                                            on_progress=on_progress, on_event=tap)
+    return history, header, trailer, tap.finish(history)
 
 
 def analyze_events_with_timeline(events: Any) -> tuple[Analysis, Timeline]:
@@ -179,11 +162,12 @@ def analyze_events_with_timeline(events: Any) -> tuple[Analysis, Timeline]:
     from .analyze import analyze_history
 
     builder = HistoryBuilder()
-    tap = TimelineTap(builder.h)
+    tap = TimelineTap()
     for ev in events:
         builder.add(ev)
         tap(ev)
-    return analyze_history(builder.finish()), tap.timeline
+    h = builder.finish()
+    return analyze_history(h), tap.finish(h)
 
 
 def analyze_with_timeline(inputs: list[str], console: Any = None,
@@ -191,7 +175,7 @@ def analyze_with_timeline(inputs: list[str], console: Any = None,
     """Load and analyse like ``fsrace analyze``, keeping the Timeline."""
     from .analyze import analyze_history
 
-    on_progress = None
+    on_progress: Callable[[int, int], None] | None = None
     progress = None
     if console is not None and getattr(console, "is_terminal", False):
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
@@ -199,10 +183,12 @@ def analyze_with_timeline(inputs: list[str], console: Any = None,
         progress = Progress(TextColumn("analysing"), BarColumn(), DownloadColumn(),
                             console=console, transient=True)
         task = progress.add_task("load", total=None)
+        bar = progress
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
 
+        on_progress = update
         progress.start()
     try:
         history, header, trailer, timeline = load_with_timeline(
