@@ -54,6 +54,8 @@ class History:
     events: int = 0
     first_ts: float | None = None
     lock_paths: set[str] = field(default_factory=set)
+    #: Per-directory facts the detectors compute once (see creation_root).
+    dir_makers: dict[str, tuple[frozenset[int], bool]] = field(default_factory=dict)
     _sorted_paths: list[str] | None = None
 
     def proc(self, key: str) -> ProcInfo:

@@ -75,10 +75,13 @@ def creation_root(h: History, path: str, procs: tuple[int, ...]) -> str:
     root = posixpath.dirname(path)
     while True:
         parent = posixpath.dirname(root)
-        tries = [acc for acc in h.paths.get(root, ())
-                 if acc[A_OP] == "create" and acc[A_SYSCALL].startswith("mkdir")]
-        makers = {acc[A_PROC] for acc in tries}
-        made = any(acc[A_ERRNO] is None for acc in tries)
+        facts = h.dir_makers.get(root)
+        if facts is None:
+            tries = [acc for acc in h.paths.get(root, ())
+                     if acc[A_OP] == "create" and acc[A_SYSCALL].startswith("mkdir")]
+            facts = h.dir_makers[root] = (frozenset(acc[A_PROC] for acc in tries),
+                                          any(acc[A_ERRNO] is None for acc in tries))
+        makers, made = facts
         # Stop at a directory that existed before the run (nobody made it).
         if parent == root or not made or not all(p in makers for p in procs):
             return root
