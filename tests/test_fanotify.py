@@ -277,7 +277,7 @@ def _trailer(log: Path) -> dict:
 
 
 def _record_installer(tmp: Path, backend: str, lock: bool) -> Path:
-    target = tmp / f"target-{backend}"
+    target = tmp / "target"           # the same for both backends: comparable sites
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     log = tmp / f"{backend}{'-lock' if lock else ''}.jsonl"
