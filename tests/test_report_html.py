@@ -428,7 +428,7 @@ def test_many_sites_are_capped(monkeypatch) -> None:
     for i in range(6):
         t.open(2, f"/w/d{i}/f", "O_WRONLY|O_CREAT")
         t.op(3, "unlinkat", f"/w/d{i}/f")
-        t.op(3, f"rmdir", f"/w/d{i}")
+        t.op(3, "rmdir", f"/w/d{i}")
         t.open(2, f"/w/d{i}/g{'x' * i}", "O_WRONLY|O_CREAT", errno="ENOENT")
     a = t.analyze()
     assert len(a.findings) > 2
