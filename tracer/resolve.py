@@ -98,27 +98,39 @@ _CHILD_ENDED = {"CLD_EXITED", "CLD_KILLED", "CLD_DUMPED"}
 
 
 # One simple argument token: a C string (maybe cut, "..."...), or a run of
-# plain characters (fd, flags, number) with an optional fd decoration.
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"(?:\.\.\.)?'
-                    r'|[^,"<>{}\[\]()]*(?:<(?:[^<>\\]|\\.|<[^<>]*>)*>(?:\(deleted\))?)?)'
-                    r'\s*(?:,|\Z)')
+# plain characters (fd, flags, number) with an optional fd decoration.  Up
+# to five leading tokens are cut by one match; a structured token ({...},
+# [...]) stops the match and the rest falls back to the full splitter.
+_TOK = (r'("[^"\\]*+(?:\\.[^"\\]*+)*+"(?:\.\.\.)?'
+        r'|[^,"<>{}\[\]()\s][^,"<>{}\[\]()]*+'
+        r'(?:<[^<>\\]*+(?:(?:\\.|<[^<>]*>)[^<>\\]*+)*+>(?:\(deleted\))?)?)')
+_SEP = r'\s*(?:,\s*|\Z)'
+_LEAD = re.compile(r'\s*' + _TOK + _SEP + ('(?:' + _TOK + _SEP) * 4 + ')?' * 4)
 
 
 class Args:
     """The arguments of a call, split lazily: handlers index only what they need.
 
-    The leading simple tokens (fds, strings, flags) are cut with one regex
-    step each; the first structured token (``{...}``, ``[...]``) makes it
-    fall back to the full splitter.  Most calls never reach a structure.
+    The leading simple tokens (fds, strings, flags) come from one regex
+    match; the first structured token (``{...}``, ``[...]``) makes later
+    indexes fall back to the full splitter.  Most calls never need it.
     """
 
-    __slots__ = ("text", "_toks", "_pos", "_full")
+    __slots__ = ("text", "_toks", "_full")
 
     def __init__(self, text: str):
         self.text = text
-        self._toks: Args = []
-        self._pos = 0
-        self._full = not text
+        self._toks: list[str] | None = None
+        self._full = False
+
+    def _lead(self) -> list[str]:
+        m = _LEAD.match(self.text)
+        if m is None:
+            self._split_all()
+        else:
+            self._toks = [g for g in m.groups() if g is not None]
+            self._full = m.end() >= len(self.text)
+        return self._toks
 
     def _split_all(self) -> None:
         self._toks = split_args(self.text)
@@ -126,23 +138,14 @@ class Args:
 
     def __getitem__(self, i: int) -> str:
         toks = self._toks
+        if toks is None:
+            toks = self._lead()
         if i < len(toks):
             return toks[i]
         if not self._full:
-            text = self.text
-            match = _TOKEN.match
-            n = len(text)
-            while len(toks) <= i:
-                if self._pos >= n:
-                    self._full = True
-                    break
-                m = match(text, self._pos)
-                if m is None or m.end() == self._pos:
-                    self._split_all()
-                    return self._toks[i]
-                toks.append(m.group(1))
-                self._pos = m.end()
-        return self._toks[i]
+            self._split_all()
+            return self._toks[i]
+        raise IndexError(i)
 
     def get(self, i: int) -> str:
         """Token ``i``, or '' when the call has fewer arguments."""
@@ -157,9 +160,12 @@ class Args:
         return len(self._toks)
 
 
+_NEEDS_NORM = re.compile(r"//|/\.\.?(?:/|\Z)|./\Z")
+
+
 def normalize(path: str) -> str:
     """Lexically normalise an absolute path (no symlink resolution)."""
-    if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
+    if _NEEDS_NORM.search(path):
         path = posixpath.normpath(path)
         if path.startswith("//"):
             path = "/" + path.lstrip("/")
