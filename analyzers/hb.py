@@ -172,6 +172,19 @@ class HappensBefore:
         if join(self._current[proc], other):
             self.lock_edges += 1
 
+    def release_oldest(self, key: tuple[str, str], seq: int, proc: int) -> bool:
+        """Release whoever took ``key`` first (lock files: any process may unlink).
+
+        A lock file's holder is whoever created it; the ``unlink`` that frees
+        it is printed when it returns, possibly after the next holder's
+        create.  With two holders on the books, the unlink belongs to the
+        earlier one.
+        """
+        lock = self._locks.get(key)
+        if lock is None or not lock.holders:
+            return False
+        return self.release(key, next(iter(lock.holders)), seq, proc=proc)
+
     def release_all(self, proc: int, seq: int, holder_filter=None) -> None:
         """Release every lock held by ``proc`` (exit); optionally filtered."""
         for key, lock in self._locks.items():

@@ -186,14 +186,14 @@ class HistoryBuilder:
                 flags = ev.get("flags") or ""
                 if "O_EXCL" in flags and "O_CREAT" in flags and ev.get("path"):
                     path = ev["path"]
-                    hb.acquire(("excl", path), ("x", path), idx, seq, True)
+                    hb.acquire(("excl", path), ("x", idx, seq), idx, seq, True)
             elif name == "close":
                 if ev.get("last"):
                     _release_ofd(h, ev.get("ofd"), seq, idx, ofd_locks)
                 _release_posix(h, idx, ev.get("path"), seq)
             elif name in ("unlink", "unlinkat") and ev.get("path"):
                 path = ev["path"]
-                if hb.release(("excl", path), ("x", path), seq, proc=idx):
+                if hb.release_oldest(("excl", path), seq, idx):
                     # Created with O_EXCL, then removed: a lock file.  Its
                     # contenders' EEXISTs and its removal are the protocol.
                     h.lock_paths.add(path)

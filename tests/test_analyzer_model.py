@@ -349,3 +349,17 @@ def test_release_printed_after_the_acquire_it_allowed_still_orders(trace: Trace)
     trace.op(11, "mkdir", STAGE)
     trace.op(11, "rmdir", STAGE)
     assert warnings_or_worse(trace.analyze()) == []
+
+
+def test_lock_file_unlink_printed_after_the_next_create_still_hands_over(trace: Trace) -> None:
+    _launcher(trace, 10, 11, 12)
+    trace.op(10, "openat", "/t/app.lock", flags="O_WRONLY|O_CREAT|O_EXCL")
+    trace.op(10, "openat", "/t/owner", flags="O_WRONLY|O_CREAT|O_TRUNC")
+    trace.op(11, "openat", "/t/app.lock", flags="O_WRONLY|O_CREAT|O_EXCL")  # returned first...
+    trace.op(10, "unlink", "/t/app.lock")                                    # ...printed second
+    trace.op(11, "openat", "/t/owner", flags="O_WRONLY|O_CREAT|O_TRUNC")
+    trace.op(11, "unlink", "/t/app.lock")
+    trace.op(12, "openat", "/t/app.lock", flags="O_WRONLY|O_CREAT|O_EXCL")
+    trace.op(12, "openat", "/t/owner", flags="O_WRONLY|O_CREAT|O_TRUNC")
+    trace.op(12, "unlink", "/t/app.lock")
+    assert warnings_or_worse(trace.analyze()) == []

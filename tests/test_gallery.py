@@ -115,19 +115,8 @@ def test_demo_reports_the_race(name: str, tmp_path: Path) -> None:
                 f"(kinds seen per run: {seen})")
 
 
-#: Known analyzer limitation (see the closing note of issue 6): strace logs
-#: events in completion order, so another copy's unlink of app.lock that
-#: *entered* before this copy's O_CREAT|O_EXCL create returned is logged
-#: after it and is taken as releasing the new holder's lock; the real
-#: release later is then lost and a latent concurrent-write on owner is
-#: reported in about half of the runs.
-LOCKFILE_HANDOVER = pytest.mark.xfail(
-    strict=False, reason="analyzer: O_EXCL lock-file release by an unlink logged out of order")
-
-
 @needs_strace
-@pytest.mark.parametrize("name", [pytest.param(n, marks=LOCKFILE_HANDOVER) if n == "lockfile" else n
-                                  for n in RACES + CLEAN])
+@pytest.mark.parametrize("name", RACES + CLEAN)
 def test_demo_fixed_twin_is_clean(name: str, tmp_path: Path) -> None:
     console = Console(file=open("/dev/null", "w"))
     for _ in range(FIXED_ROUNDS):
