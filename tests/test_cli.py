@@ -55,18 +55,32 @@ def test_json_report_has_the_interface_fields() -> None:
     assert {"events", "processes", "unparsed_lines", "unresolved_paths"} <= set(report["stats"])
 
 
+HOSTILE = r"/t/\33[31mred\33[0m [bold red]x[/] <script>alert(1)</script>\377"
+
+
 def test_hostile_names_print_as_literal_text(tmp_path: Path) -> None:
-    """Names from gallery/hostile_names.py: markup and escapes must not act."""
-    log = str(DATA / "strace" / "gallery" / "hostile_names-racy.log.gz")
-    env = dict(os.environ, FORCE_COLOR="1", COLUMNS="300")   # a colour terminal, worst case
-    r = run("analyze", log, "--fail-on", "never", env=env)
+    """A name with an ANSI escape, rich markup, HTML and a non-UTF-8 byte."""
+    log = tmp_path / "hostile.log"
+    log.write_text("\n".join([
+        '100  execve("/bin/sh", ["sh"], 0x7ffd /* 3 vars */) = 0',
+        '100  clone(child_stack=NULL, flags=SIGCHLD) = 200',
+        '100  clone(child_stack=NULL, flags=SIGCHLD) = 201',
+        f'200  mkdir("{HOSTILE}", 0777) = 0',
+        f'201  rmdir("{HOSTILE}") = 0',
+        f'200  openat(AT_FDCWD, "{HOSTILE}/f", O_WRONLY|O_CREAT, 0644) = -1 ENOENT (No such file or directory)',
+        '200  +++ exited with 1 +++',
+        '201  +++ exited with 0 +++',
+    ]) + "\n")
+    env = dict(os.environ, FORCE_COLOR="1", COLUMNS="400")   # a colour terminal, worst case
+    r = run("analyze", str(log), "--fail-on", "never", env=env)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "[bold red]x[/]" in out                        # shown, not interpreted
-    assert "\x1b[31mred" not in out                       # the program's escape never reaches us
-    assert "\\x1b[31mred" in out                          # ...it is shown escaped
-    assert "\n" not in "".join(line for line in out.splitlines())   # sanity
-    assert "<script>alert(1)</script>" in out
+    assert "removed-while-in-use" in out
+    assert "[bold red]x[/]" in out                 # shown, not taken as markup
+    assert "\x1b[31mred" not in out               # the program's escape never reaches the terminal
+    assert "\\x1b[31mred" in out                 # ...it is shown escaped
+    assert "\\xff" in out                        # a raw byte is shown as an escape
+    assert "<script>alert(1)</script>" in out      # plain text in a terminal
 
 
 @needs_strace
