@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .accesses import A_OP, A_PATH, A_PROC, A_SEQ, CREATIONS, REMOVALS, WRITE
+from .accesses import A_OP, A_PROC, A_SEQ, CREATIONS, REMOVALS, WRITE
 from .sites import SEVERITY_RANK, normalize_path
 
 STRESS_FORMAT = "fsrace-stress"

@@ -29,11 +29,12 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
     Returns (history, header, trailer).  Raises LoadError for unusable input.
     """
     builder = HistoryBuilder()
-    add = builder.add
+    add: Callable[[dict[str, Any]], None] = builder.add
     if on_event is not None:
-        def add(ev: dict[str, Any], _add=builder.add) -> None:
+        def tapped(ev: dict[str, Any], _add=builder.add) -> None:
             _add(ev)
             on_event(ev)
+        add = tapped
     if len(inputs) == 1 and inputs[0] != "-" and looks_like_event_log(inputs[0]):
         try:
             log = open_event_log(inputs[0])

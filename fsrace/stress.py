@@ -168,33 +168,34 @@ def run_untraced(cmd: list[str], copies: int, cwd: str, output: Any) -> tuple[li
         os.close(status_w)
         raise StressError(f"cannot start the launcher: {exc}") from None
     os.close(status_w)
-    data = b""
+    chunks: list[bytes] = []
     try:
-        while True:
-            chunk = os.read(status_r, 65536)
-            if not chunk:
-                break
-            data += chunk
+        _read_to_eof(status_r, chunks)
         proc.wait()
     except KeyboardInterrupt:
         interrupted = True
         _stop_launcher(proc)
         try:
-            while True:
-                chunk = os.read(status_r, 65536)
-                if not chunk:
-                    break
-                data += chunk
+            _read_to_eof(status_r, chunks)
         except OSError:
             pass
     finally:
         os.close(status_r)
-    parsed = _parse_status(data)
+    parsed = _parse_status(b"".join(chunks))
     result = _copies_dicts(parsed[1]) if parsed else []
     if parsed and any(c.exec_errno is not None for c in parsed[1]) and not interrupted:
         raise StressError(f"cannot run {cmd[0]}: {os.strerror(parsed[1][0].exec_errno or 2)} "
                           f"(check the command and PATH)")
     return result, interrupted
+
+
+def _read_to_eof(fd: int, chunks: list[bytes]) -> None:
+    """Append what ``fd`` yields until end of file (kept if interrupted)."""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        chunks.append(chunk)
 
 
 def _stop_launcher(proc: subprocess.Popen) -> None:

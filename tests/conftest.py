@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +16,16 @@ DATA = ROOT / "tests" / "data"
 
 needs_strace = pytest.mark.skipif(shutil.which("strace") is None,
                                   reason="strace is not installed (apt-get install strace)")
+
+
+def index_reachable() -> bool:
+    """True when the package index answers (the seed tests install uv from it)."""
+    import urllib.request
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/uv/", timeout=15).close()
+        return True
+    except OSError:
+        return False
 
 
 class Trace:

@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from conftest import DATA, ROOT, needs_strace
+from conftest import DATA, needs_strace
 
 FSRACE = [sys.executable, "-m", "fsrace.cli"]
 

@@ -10,7 +10,6 @@ seed tests also need the package index (uv is installed once).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Trace
+from conftest import ROOT, Trace, index_reachable
 
 from tracer import fanotify_backend as fb
 from tracer.proc_connector import ProcEvent
@@ -383,13 +382,6 @@ def test_racy_installer_same_sites_as_strace_and_locked_twin_clean(tmp_path):
 # ---------------------------------------------------------- the real seed
 
 
-def _index_reachable() -> bool:
-    import urllib.request
-    try:
-        urllib.request.urlopen("https://pypi.org/simple/uv/", timeout=15).close()
-        return True
-    except OSError:
-        return False
 
 
 def _seed():
@@ -399,7 +391,7 @@ def _seed():
 
 
 needs_index = pytest.mark.skipif(
-    not (ROOT / "bench" / "seed_workload.py").exists() or not _index_reachable(),
+    not (ROOT / "bench" / "seed_workload.py").exists() or not index_reachable(),
     reason="the package index (pypi.org) is not reachable: cannot install uv and the project")
 
 

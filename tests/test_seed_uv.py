@@ -7,15 +7,13 @@ wheels are downloaded once into ~/.cache/fsrace-seed); skips otherwise.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_strace
+from conftest import ROOT, needs_strace, index_reachable
 
 sys.path.insert(0, str(ROOT / "bench"))
 import seed_workload as seed  # noqa: E402
@@ -24,18 +22,12 @@ RACE_KINDS = {"removed-while-in-use", "filled-while-removing"}
 ROUNDS = 5
 
 
-def _index_reachable() -> bool:
-    try:
-        urllib.request.urlopen("https://pypi.org/simple/uv/", timeout=15).close()
-        return True
-    except OSError:
-        return False
 
 
 pytestmark = [
     needs_strace,
     pytest.mark.slow,
-    pytest.mark.skipif(not _index_reachable(), reason="the package index (pypi.org) is not "
+    pytest.mark.skipif(not index_reachable(), reason="the package index (pypi.org) is not "
                        "reachable: cannot install uv and the seed project"),
 ]
 

@@ -6,17 +6,15 @@ Needs strace (skips without it); the seed test also needs the package index.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_strace
+from conftest import ROOT, needs_strace, index_reachable
 
 INSTALLER = ROOT / "fixtures" / "installer.py"
 
@@ -218,19 +216,13 @@ def test_amplify_confirms_a_race_that_stays_latent(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ the seed experiment
 
-def _index_reachable() -> bool:
-    try:
-        urllib.request.urlopen("https://pypi.org/simple/uv/", timeout=15).close()
-        return True
-    except OSError:
-        return False
 
 
 @needs_strace
 @pytest.mark.slow
 def test_seed_stress_then_compare(tmp_path: Path) -> None:
     """uv 0.6.11 vs 0.13.9: failing sites gone, rate 0, .venv ordered by the env lock."""
-    if not _index_reachable():
+    if not index_reachable():
         pytest.skip("the package index (pypi.org) is not reachable: cannot install uv and "
                     "the seed project")
     sys.path.insert(0, str(ROOT / "bench"))

@@ -85,6 +85,7 @@ from tracer.eventlog import EventLogWriter
 from tracer.events import proc_key
 from tracer.proc_connector import ProcConnector, ProcEvent, describe_exit
 from tracer.strace_backend import LAUNCHER, CopyStatus, RecordError, _parse_status
+from tracer.termination import Terminate, install_terminate_handlers, restore_handlers
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class FanotifyGroup:
             fd = _fanotify_init(flags, os.O_RDONLY | os.O_LARGEFILE | os.O_CLOEXEC)
         if fd < 0:
             err = ctypes.get_errno()
-            call = f"fanotify_init(FAN_REPORT_DFID_NAME|FAN_REPORT_FID, ...)"
+            call = "fanotify_init(FAN_REPORT_DFID_NAME|FAN_REPORT_FID, ...)"
             if err in (errno_mod.EPERM, errno_mod.EACCES):
                 raise RecordError(_capability_message(call, err))
             if err == errno_mod.ENOSYS:
@@ -995,14 +996,6 @@ class Session:
         self.group.close()
 
 
-class _Terminate(BaseException):
-    pass
-
-
-def _raise_terminate(signum, frame):
-    raise _Terminate(signum)
-
-
 def default_mounts(cwd: str | None = None) -> list[str]:
     """The filesystem of the working directory (where installers write)."""
     return [os.path.abspath(cwd or os.getcwd())]
@@ -1051,13 +1044,7 @@ def record(cmd_argv: Sequence[str], output: str | Path, copies: int = 1,
     session.set_root(proc.pid)
     pidfd = os.pidfd_open(proc.pid)
     status_data = b""
-    old = {}
-    if threading_main():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                old[sig] = signal.signal(sig, _raise_terminate)
-            except (ValueError, OSError):
-                pass
+    old = install_terminate_handlers()
     command_ended = None
     stage = 0
     stage_at = 0.0
@@ -1077,13 +1064,12 @@ def record(cmd_argv: Sequence[str], output: str | Path, copies: int = 1,
                     break
                 if stage and time.monotonic() - stage_at > grace:
                     stage, stage_at = _escalate(proc, stage)
-            except (KeyboardInterrupt, _Terminate):
+            except (KeyboardInterrupt, Terminate):
                 interrupted = True
                 stage, stage_at = _escalate(proc, stage)
         status_data += _drain(status_r)
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        restore_handlers(old)
         os.close(pidfd)
         os.close(status_r)
         if proc.poll() is None:
@@ -1156,11 +1142,6 @@ def _drain(fd: int) -> bytes:
         data += chunk
 
 
-def threading_main() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
 def watch(mounts: Sequence[str], output: str | Path, duration: float | None = None,
           on_status: Callable[[float, int], None] | None = None) -> tuple[FanotifyStats, bool]:
     """Record every process's events on ``mounts`` until Ctrl-C or ``duration``.
@@ -1173,13 +1154,7 @@ def watch(mounts: Sequence[str], output: str | Path, duration: float | None = No
     session = Session(output, mounts, header, root_pid_later=False)
     started = time.monotonic()
     interrupted = False
-    old = {}
-    if threading_main():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                old[sig] = signal.signal(sig, _raise_terminate)
-            except (ValueError, OSError):
-                pass
+    old = install_terminate_handlers()
     try:
         poller = select.poll()
         for fd in session.poll_fds():
@@ -1194,12 +1169,11 @@ def watch(mounts: Sequence[str], output: str | Path, duration: float | None = No
                 session.pump()
                 if on_status is not None:
                     on_status(time.monotonic() - started, session.writer.count)
-            except (KeyboardInterrupt, _Terminate):
+            except (KeyboardInterrupt, Terminate):
                 interrupted = True
                 break
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        restore_handlers(old)
     stats = session.finish({"interrupted": interrupted,
                             "duration": time.monotonic() - started})
     return stats, interrupted

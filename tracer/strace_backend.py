@@ -52,7 +52,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,6 +61,7 @@ from typing import Callable, Sequence
 import psutil
 
 from tracer.syscalls import strace_trace_expression
+from tracer.termination import Terminate, install_terminate_handlers, restore_handlers
 
 log = logging.getLogger(__name__)
 
@@ -383,14 +383,6 @@ def _signal_all(procs: list[psutil.Process], sig: int) -> int:
 # The recorder
 
 
-class _Terminate(BaseException):
-    """Raised by our SIGTERM/SIGHUP handler while record() runs."""
-
-
-def _raise_terminate(signum, frame):
-    raise _Terminate(signum)
-
-
 class _Run:
     """One strace run: the process, its pidfd and the status pipe."""
 
@@ -509,7 +501,7 @@ def _stop_tracees(run: _Run, grace: float, warnings: list[str]) -> None:
             send()
             if run.wait(grace):
                 return
-        except (KeyboardInterrupt, _Terminate):
+        except (KeyboardInterrupt, Terminate):
             continue
         except psutil.Error:
             continue
@@ -523,7 +515,7 @@ def _stop_tracees(run: _Run, grace: float, warnings: list[str]) -> None:
             run.proc.kill()
             run.wait(None)
             return
-        except (KeyboardInterrupt, _Terminate):
+        except (KeyboardInterrupt, Terminate):
             continue
 
 
@@ -632,7 +624,6 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
 
     warnings: list[str] = []
     interrupted = False
-    in_main = threading.current_thread() is threading.main_thread()
     old_handlers = {}
     started = time.time()
     try:
@@ -660,12 +651,7 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
 
     run = _Run(proc, status_r)
     try:
-        if in_main:
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                try:
-                    old_handlers[sig] = signal.signal(sig, _raise_terminate)
-                except (ValueError, OSError):
-                    pass
+        old_handlers = install_terminate_handlers()
         try:
             if on_status is None:
                 run.wait(None)
@@ -676,7 +662,7 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
                                      _live_count(proc.pid)))
                     if run.wait(STATUS_INTERVAL):
                         break
-        except (KeyboardInterrupt, _Terminate):
+        except (KeyboardInterrupt, Terminate):
             interrupted = True
             _stop_tracees(run, interrupt_grace, warnings)
         except BaseException:
@@ -684,8 +670,7 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
             _stop_tracees(run, 0.5, warnings)
             raise
     finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
+        restore_handlers(old_handlers)
         run.close()
     ended = time.time()
 

@@ -30,8 +30,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from .eventlog import EventLogWriter
 from .resolve import Resolver
