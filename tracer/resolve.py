@@ -60,10 +60,11 @@ class FdTable:
 class FsState:
     """The filesystem context of a process (its cwd), shared by CLONE_FS."""
 
-    __slots__ = ("cwd",)
+    __slots__ = ("cwd", "users")
 
     def __init__(self, cwd: str | None):
         self.cwd = cwd
+        self.users = 1  # processes sharing it (CLONE_FS without a thread)
 
 
 class Process:
@@ -196,7 +197,8 @@ class Resolver:
         self.processes: list[Process] = []
         self._incarnations: dict[int, int] = {}
         self._live_ofds: dict[int, OpenFile] = {}
-        self._fs_states: list[FsState] = []
+        # Live cwds, which follow renames like open files do.
+        self._fs_states: dict[int, FsState] = {}
         self._next_ofd = 1
         self.paths = 0
         self.unresolved = 0
@@ -213,7 +215,7 @@ class Resolver:
 
     def _new_fs(self, cwd: str | None) -> FsState:
         fs = FsState(cwd)
-        self._fs_states.append(fs)
+        self._fs_states[id(fs)] = fs
         return fs
 
     def _new_process(self, pid: int, parent: Process | None, fdt: FdTable,
@@ -371,7 +373,7 @@ class Resolver:
     def _follow_rename(self, old: str, new: str, exchange: bool) -> None:
         """Make fds and cwds that point at or under ``old`` follow it to ``new``."""
         old_pfx, new_pfx = old + "/", new + "/"
-        for holder in (*self._live_ofds.values(), *self._fs_states):
+        for holder in (*self._live_ofds.values(), *self._fs_states.values()):
             path = holder.path if isinstance(holder, OpenFile) else holder.cwd
             if path is None:
                 continue
@@ -440,6 +442,9 @@ class Resolver:
         if proc.fdt.users <= 0:
             for fd in list(proc.fdt.fds):
                 self._drop_fd(proc.fdt, fd, released)
+        proc.fs.users -= 1
+        if proc.fs.users <= 0:
+            self._fs_states.pop(id(proc.fs), None)
         proc.exited = True
         for t in proc.tids:
             if self.threads.get(t) is proc:
@@ -506,7 +511,11 @@ class Resolver:
                 ofd.refs += 1
                 fdt.fds[fd] = ofd
             fdt.cloexec = set(proc.fdt.cloexec)
-        fs = proc.fs if "CLONE_FS" in flags else self._new_fs(proc.fs.cwd)
+        if "CLONE_FS" in flags:
+            fs = proc.fs
+            fs.users += 1
+        else:
+            fs = self._new_fs(proc.fs.cwd)
         child_proc = self._new_process(child, proc, fdt, fs)
         child_proc.argv = proc.argv
         self.child_processes += 1
