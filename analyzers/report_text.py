@@ -66,13 +66,23 @@ def _access_text(acc: tuple, highlight: bool, base: str = "") -> Text:
     return text
 
 
+def _rel(a: Analysis, path: str | None) -> str:
+    """A path relative to the recorded command's directory, when under it."""
+    cwd = a.header.get("cwd")
+    if path and cwd and cwd != "/" and path.startswith(cwd.rstrip("/") + "/"):
+        return "./" + path[len(cwd.rstrip("/")) + 1:]
+    return path or "?"
+
+
 def summary_line(a: Analysis) -> Text:
     """One line: processes, failures, findings by severity."""
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in a.findings:
         counts[f.severity] += 1
-    failed = len(a.explanations)
     h = a.history
+    launcher = a.trailer.get("launcher_pid")
+    failed = sum(1 for idx in a.explanations
+                 if not (h.processes[idx].pid == launcher and h.processes[idx].parent is None))
     line = Text("fsrace: ", style="bold")
     line.append(f"{len(h.processes)} processes, {h.events} events, {failed} failed; ")
     line.append(f"{counts['error']} error", style=SEVERITY_STYLE["error"] if counts["error"] else "")
@@ -91,8 +101,11 @@ def failures_block(a: Analysis) -> list[Text]:
     out: list[Text] = []
     procs = a.history.processes
     by_id = {f.id: f for f in a.findings}
+    launcher = a.trailer.get("launcher_pid")
     for idx, ids in sorted(a.explanations.items(), key=lambda kv: procs[kv[0]].first_seq):
         p = procs[idx]
+        if launcher is not None and p.pid == launcher and p.parent is None:
+            continue  # fsrace's own launcher: it fails when a copy fails
         status = f"killed by {p.signal}" if p.signal else f"exit {p.exit_code}"
         line = Text(f"pid {p.key} ({status}) ", style="bold")
         line.append(_argv(p.argv))
@@ -115,9 +128,9 @@ def failures_block(a: Analysis) -> list[Text]:
             victim = procs[c.victim[A_PROC]]
             line = Text(f"  {fid} {f.kind}: ", style=SEVERITY_STYLE[f.severity])
             line.append(f"pid {culprit.key} {c.culprit[A_SYSCALL]} ")
-            line.append(printable(c.culprit[A_PATH]))
+            line.append(printable(_rel(a, c.culprit[A_PATH])))
             line.append(f" (seq {c.culprit[A_SEQ]}); pid {victim.key} then {c.victim[A_SYSCALL]} ")
-            line.append(printable(c.victim[A_PATH]))
+            line.append(printable(_rel(a, c.victim[A_PATH])))
             line.append(f" = -1 {c.victim[A_ERRNO]}" if c.victim[A_ERRNO] else " ok")
             gap = _gap(c)
             if gap:
@@ -154,7 +167,7 @@ def sites_table(a: Analysis, findings: list[Finding]) -> Table:
         pids = sorted(procs[i].key for i in f.procs())
         shown = ", ".join(pids[:6]) + (f" +{len(pids) - 6}" if len(pids) > 6 else "")
         table.add_row(Text(f.id), Text(f.severity, style=SEVERITY_STYLE[f.severity]), Text(f.kind),
-                      Text(f.verdict), Text(" / ".join(f.syscalls)), Text(printable(f.site)),
+                      Text(f.verdict), Text(" / ".join(f.syscalls)), Text(printable(_rel(a, f.site))),
                       Text(str(f.count)), Text(shown))
     return table
 
@@ -229,6 +242,9 @@ def _common_dir(paths: list[str]) -> str:
 def render_text(a: Analysis, console: Console, *, min_severity: str = "warning") -> None:
     """Print the whole report to ``console``."""
     console.print(summary_line(a))
+    if a.header.get("cwd"):
+        console.print(Text("paths starting with ./ are relative to " + printable(a.header["cwd"]),
+                           style="dim"))
     fails = failures_block(a)
     if fails:
         console.print()

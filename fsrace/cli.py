@@ -176,6 +176,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
                   "strace_argv": result.strace_argv, "strace_version": result.strace_version,
                   "start_time": result.started, "created_by": "fsrace record"}
         trailer = {"interrupted": result.interrupted, "copies": copies_info,
+                   "launcher_pid": result.launcher_pid,
                    "exit_status": result.exit_status, "duration": result.ended - result.started,
                    "recorder_warnings": result.warnings}
         stats = run_import([str(result.strace_log)], output, console, command=cmd,
