@@ -295,6 +295,11 @@ class Resolver:
         whether or not the log was made with ``-y``; the decoration fills in
         fds opened before the trace began.
         """
+        if token == "AT_FDCWD":
+            return proc.fs.cwd
+        if token.isdigit():
+            ofd = proc.fdt.fds.get(int(token))
+            return ofd.path if ofd is not None else None
         parsed = decode_fd(token)
         if parsed is None:
             return None
@@ -317,7 +322,12 @@ class Resolver:
               empty_ok: bool = False) -> str | None:
         """Resolve a path argument (relative to ``dirtok`` or the cwd)."""
         self.paths += 1
-        decoded = decode_string(pathtok)
+        # Most paths hold no escape: skip the decoder for them.
+        if pathtok[-1:] == '"' and pathtok[:1] == '"' and "\\" not in pathtok \
+                and len(pathtok) > 1:
+            decoded = (pathtok[1:-1], False)
+        else:
+            decoded = decode_string(pathtok)
         if decoded is None:
             if empty_ok and pathtok == "NULL" and dirtok is not None:
                 return self._base(proc, ev, dirtok)
