@@ -69,7 +69,6 @@ class HappensBefore:
         self._last_seq: list[int] = []
         self._locks: dict[tuple[str, str], _Lock] = {}
         self.lock_edges = 0
-        self.lock_names: dict[int, str] = {}
         # Per process, parallel to its epochs: what made each epoch (see
         # ``ordering_cause``): ("fork", parent), ("wait", child), ("vfork",
         # child) or a lock key such as ("flock", path).
@@ -191,11 +190,6 @@ class HappensBefore:
             for holder, (hproc, *_rest) in list(lock.holders.items()):
                 if hproc == proc and (holder_filter is None or holder_filter(key, holder)):
                     self.release(key, holder, seq)
-
-    def held_by(self, key: tuple[str, str]) -> list[Any]:
-        """Holders of a lock right now."""
-        lock = self._locks.get(key)
-        return list(lock.holders) if lock else []
 
     # ---------------------------------------------------------- queries
 

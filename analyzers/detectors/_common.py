@@ -5,21 +5,18 @@ from __future__ import annotations
 import posixpath
 from typing import Iterable
 
-from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, A_SYSCALL, REMOVALS
+from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, REMOVALS
 from ..history import History
 
 #: errnos that a removal or rename of the path (or an ancestor) explains.
 GONE_ERRNOS = frozenset(("ENOENT", "ENOTDIR", "ESTALE"))
-
-#: Syscalls that remove a directory.
-DIR_REMOVALS = frozenset(("rmdir",))
 
 
 def removes_directory(acc: tuple) -> bool:
     """True for an access that removes a directory (rmdir, unlinkat AT_REMOVEDIR)."""
     if acc[A_SYSCALL] == "rmdir":
         return True
-    return acc[A_SYSCALL] == "unlinkat" and "AT_REMOVEDIR" in (acc[7] or "")
+    return acc[A_SYSCALL] == "unlinkat" and "AT_REMOVEDIR" in (acc[A_FLAGS] or "")
 
 
 def closest_unordered(h: History, anchor: tuple, candidates: Iterable[tuple]) -> dict[int, tuple]:
