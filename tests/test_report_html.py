@@ -342,30 +342,35 @@ def _record_hostile(tmp_path: Path) -> Path:
                 "the race was not reproduced, so this run proves nothing")
 
 
-@needs_chromium
-@needs_strace
-def test_hostile_names_in_the_browser(tmp_path: Path, browser: Browser) -> None:
-    log = _record_hostile(tmp_path)
+def _open_and_select(browser: Browser, log: Path, tmp_path: Path, needle: str) -> dict:
+    """Render ``log``, check lanes and arrows, click the site of a finding whose
+    path holds ``needle``, check that exactly its pair is highlighted."""
     page = tmp_path / "report.html"
     r = _cli("analyze", str(log), "--format", "html", "-o", str(page), "--fail-on", "never")
     assert r.returncode == 0, r.stderr
     report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never").stdout)
     browser.open(page)
-
-    # One lane per process, one arrow per shown finding.
+    # One lane per process, arrows for the findings.
     assert browser.eval("document.querySelectorAll('#lanes g.lane').length") == len(report["processes"])
     assert browser.eval("document.querySelectorAll('#lanes path.arrow').length") >= 1
-    assert browser.eval("document.querySelectorAll('#lanes rect.mark').length") >= 2
-
-    # Select the site of a finding whose path holds the hostile name.
-    f = next(f for f in report["findings"] if any(HOSTILE in a["path"] for a in f["accesses"]))
+    f = next((f for f in report["findings"] if any(needle in a["path"] for a in f["accesses"])), None)
+    assert f is not None, f"no finding names {needle!r}: this check would prove nothing"
     browser.click(f'button.site[data-fid="{f["id"]}"]')
     assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == f["id"]
     hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
     assert sorted(hl) == sorted(a["seq"] for a in f["accesses"])
-    assert browser.eval("Array.from(document.querySelectorAll('#lanes path.arrow.hl')).map(e => e.getAttribute('data-fid'))") == [f["id"]]
     # The detail panel shows the name as text.
-    assert HOSTILE in browser.eval("document.getElementById('detail').textContent")
+    assert needle in browser.eval("document.getElementById('detail').textContent")
+    return f
+
+
+@needs_chromium
+@needs_strace
+def test_hostile_names_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    log = _record_hostile(tmp_path)
+    f = _open_and_select(browser, log, tmp_path, HOSTILE)
+    assert browser.eval("document.querySelectorAll('#lanes rect.mark').length") >= 2
+    assert browser.eval("Array.from(document.querySelectorAll('#lanes path.arrow.hl')).map(e => e.getAttribute('data-fid'))") == [f["id"]]
     assert HOSTILE in browser.eval("document.body.innerText")
     _assert_no_script_ran(browser)
 
@@ -373,21 +378,8 @@ def test_hostile_names_in_the_browser(tmp_path: Path, browser: Browser) -> None:
 @needs_chromium
 def test_stored_hostile_log_in_the_browser(tmp_path: Path, browser: Browser) -> None:
     """The same checks on the committed recording (no strace needed)."""
-    log = DATA / "strace" / "gallery" / "hostile_names-racy.log.gz"
-    page = tmp_path / "report.html"
-    r = _cli("analyze", str(log), "--format", "html", "-o", str(page), "--fail-on", "never")
-    assert r.returncode == 0, r.stderr
-    report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never").stdout)
-    browser.open(page)
-    assert browser.eval("document.querySelectorAll('#lanes g.lane').length") == len(report["processes"])
-    assert browser.eval("document.querySelectorAll('#lanes path.arrow').length") >= 1
-    f = next((f for f in report["findings"]
-              if any("<script>alert(1)" in a["path"] for a in f["accesses"])), None)
-    assert f is not None, "no finding names the <script> file: this check would prove nothing"
-    browser.click(f'button.site[data-fid="{f["id"]}"]')
-    hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
-    assert sorted(hl) == sorted(a["seq"] for a in f["accesses"])
-    assert "<script>alert(1)" in browser.eval("document.getElementById('detail').textContent")
+    _open_and_select(browser, DATA / "strace" / "gallery" / "hostile_names-racy.log.gz", tmp_path,
+                     "<script>alert(1)")
     _assert_no_script_ran(browser)
 
 
