@@ -189,3 +189,17 @@ def test_non_utf8_and_escaped_names_are_kept_faithfully(tmp_path: Path) -> None:
     path = paths_of(evs, "mkdir")[0]
     import os
     assert os.fsencode(path) == b'/t/caf\xe9 "q"\nx'
+
+
+def test_execve_from_a_thread_returns_in_the_leader(tmp_path: Path) -> None:
+    evs = events(tmp_path,
+                 '100  clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, exit_signal=0}, 88) = 101',
+                 '101  execve("/bin/next", ["next", "arg"], 0x7ffd /* 3 vars */ <pid changed to 100 ...>',
+                 '100  +++ superseded by execve in pid 101 +++',
+                 '100  <... execve resumed>) = 0',
+                 '100  mkdir("d", 0777) = 0')
+    exe = next(e for e in evs if e["type"] == "exec" and e["argv"][0] == "next")
+    assert exe["pid"] == 100 and exe["argv"] == ["next", "arg"] and exe["result"] == 0
+    mkdir = next(e for e in evs if e.get("syscall") == "mkdir")
+    assert exe["seq"] < mkdir["seq"] and mkdir["path"] == "/w/d"
+    assert not any(e.get("incomplete") for e in evs)

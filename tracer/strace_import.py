@@ -313,7 +313,9 @@ class StraceImporter:
                     name, args = m.group(1), ""
             self._complete(tid, name, args, pl, self._time(pl))
         elif kind == "unfinished":
-            self._unfinished[tid] = (pl.name, pl.args, self._time(pl))
+            # "<pid changed to N ...>": a thread's execve; the call returns in
+            # the thread-group leader N, which the new program runs as.
+            self._unfinished[pl.pid_in_text or tid] = (pl.name, pl.args, self._time(pl))
         elif kind == "resumed":
             start = self._unfinished.pop(tid, None)
             if start is None or start[0] != pl.name:
