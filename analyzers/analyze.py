@@ -10,7 +10,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, REMOVALS
+from .accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
 from .conflict import Conflict
 from .detectors import DETECTORS
 from .history import History, HistoryBuilder, build_history
@@ -135,9 +135,11 @@ def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, lis
         if not p.failed:
             continue
         found = [fc for d in h.descendants_or_self(p.idx) for fc in victims.get(d, ())]
-        # Failures the process did not survive come first: errors before
-        # handled ones, then in log order.
-        found.sort(key=lambda fc: (rank[fc[0].severity], fc[1].victim[A_SEQ]))
+        # The failure most likely fatal first: errors before handled ones;
+        # a failed rename/link/unlink/open/rmdir before a stat that found the
+        # path gone, before an EEXIST (usually handled); then in log order.
+        found.sort(key=lambda fc: (rank[fc[0].severity], _fatality(fc[1].victim),
+                                   fc[1].victim[A_SEQ]))
         ids: list[str] = []
         for f, _c in found:
             if f.id not in ids:
@@ -145,6 +147,13 @@ def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, lis
         explanations[p.idx] = ids
         first_errors[p.idx] = found[0][1].victim if found else None
     return explanations, first_errors
+
+
+def _fatality(victim: tuple) -> int:
+    """0 for failures programs rarely survive, 1 for failed checks, 2 for EEXIST."""
+    if victim[A_ERRNO] == "EEXIST":
+        return 2
+    return 1 if victim[A_OP] == CHECK else 0
 
 
 def related_findings(h: History, findings: list[Finding],

@@ -363,3 +363,28 @@ def test_lock_file_unlink_printed_after_the_next_create_still_hands_over(trace: 
     trace.op(12, "openat", "/t/owner", flags="O_WRONLY|O_CREAT|O_TRUNC")
     trace.op(12, "unlink", "/t/app.lock")
     assert warnings_or_worse(trace.analyze()) == []
+
+
+def test_a_check_that_finds_gone_what_the_process_just_saw_is_a_failure(trace: Trace) -> None:
+    # uv's create_dir_all: mkdir says EEXIST, the follow-up stat finds the
+    # directory gone (another process removed it in between), uv gives up.
+    _launcher(trace, 10, 11)
+    trace.op(11, "mkdir", STAGE)
+    trace.op(10, "mkdir", STAGE, "EEXIST")
+    trace.op(11, "rmdir", STAGE)
+    trace.op(10, "statx", STAGE, "ENOENT")
+    trace.exit(10, 2)
+    a = trace.analyze()
+    ids = a.explanations[a.history.by_key["10"]]
+    by_id = {f.id: f for f in a.findings}
+    assert ids and by_id[ids[0]].kind == "removed-while-in-use" and by_id[ids[0]].severity == "error"
+
+
+def test_a_first_look_that_finds_nothing_is_not_a_failure(trace: Trace) -> None:
+    _launcher(trace, 10, 11)
+    trace.op(11, "mkdir", STAGE)
+    trace.op(11, "rmdir", STAGE)
+    trace.op(10, "statx", STAGE, "ENOENT")     # just asking
+    trace.exit(10, 1)
+    a = trace.analyze()
+    assert a.explanations[a.history.by_key["10"]] == []

@@ -28,9 +28,20 @@ from ._common import (GONE_ERRNOS, closest_unordered, removal_root, removes_dire
 KIND = "removed-while-in-use"
 
 
-def _failed_after(removal: tuple, acc: tuple) -> bool:
-    return (acc[A_SEQ] > removal[A_SEQ] and acc[A_ERRNO] in GONE_ERRNOS
-            and acc[A_OP] != CHECK)
+def _failed_after(removal: tuple, acc: tuple, seen: tuple | None) -> bool:
+    """Did ``acc`` fail because of ``removal``?
+
+    A check (stat, access) that finds nothing is usually a question, not a
+    failure — unless the same process had just seen the path exist (its
+    previous access succeeded, or its mkdir said EEXIST) before the removal:
+    then the answer changed under it, as when uv's ``create_dir_all`` gets
+    EEXIST and its follow-up stat finds the directory gone.
+    """
+    if acc[A_SEQ] <= removal[A_SEQ] or acc[A_ERRNO] not in GONE_ERRNOS:
+        return False
+    if acc[A_OP] != CHECK:
+        return True
+    return seen is not None and seen[A_SEQ] < removal[A_SEQ] and seen[A_ERRNO] in (None, "EEXIST")
 
 
 def detect(h: History) -> Iterator[Conflict]:
@@ -48,10 +59,13 @@ def detect(h: History) -> Iterator[Conflict]:
             manifested: dict[int, tuple] = {}
             candidates = []
             for t in targets:
+                previous: dict[int, tuple] = {}
                 for b in h.paths.get(t, ()):
+                    seen = previous.get(b[A_PROC])
+                    previous[b[A_PROC]] = b
                     if b[A_PROC] == x:
                         continue
-                    if _failed_after(a, b):
+                    if _failed_after(a, b, seen):
                         cur = manifested.get(b[A_PROC])
                         if (cur is None or b[A_SEQ] < cur[A_SEQ]) and \
                                 not ordered(x, a[A_SEQ], b[A_PROC], b[A_SEQ]):
