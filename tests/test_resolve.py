@@ -203,3 +203,19 @@ def test_execve_from_a_thread_returns_in_the_leader(tmp_path: Path) -> None:
     mkdir = next(e for e in evs if e.get("syscall") == "mkdir")
     assert exe["seq"] < mkdir["seq"] and mkdir["path"] == "/w/d"
     assert not any(e.get("incomplete") for e in evs)
+
+
+def test_a_close_printed_after_the_open_that_reused_its_fd(tmp_path: Path) -> None:
+    # Thread 101 closes fd 5 and thread 100 opens a directory that gets fd 5;
+    # strace prints the open first.  The late close belongs to the old file.
+    evs = events(tmp_path,
+                 '100  clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, exit_signal=0}, 88) = 101',
+                 '101  openat(AT_FDCWD, "/t/old", O_RDONLY) = 5',
+                 '100  openat(AT_FDCWD, "/t/newdir", O_RDONLY|O_DIRECTORY) = 5',
+                 '101  close(5) = 0',
+                 '100  mkdirat(5, "x", 0777) = 0',
+                 '100  dup2(3, 5) = 5',
+                 '100  close(5) = 0')
+    closes = [e for e in evs if e.get("syscall") == "close"]
+    assert closes[0]["path"] == "/t/old"
+    assert paths_of(evs, "mkdirat") == ["/t/newdir/x"]

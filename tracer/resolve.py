@@ -49,11 +49,14 @@ class OpenFile:
 class FdTable:
     """An fd table: fd -> OpenFile plus the close-on-exec set."""
 
-    __slots__ = ("fds", "cloexec", "users")
+    __slots__ = ("fds", "cloexec", "users", "stale")
 
     def __init__(self) -> None:
         self.fds: dict[int, OpenFile] = {}
         self.cloexec: set[int] = set()
+        # fd -> the file it held before a new open got the same number: its
+        # close (by another thread) returned first but is printed later.
+        self.stale: dict[int, OpenFile] = {}
         self.users = 1  # processes sharing this table (CLONE_FILES without a thread)
 
 
@@ -250,10 +253,20 @@ class Resolver:
         return ofd
 
     def _install(self, fdt: FdTable, fd: int, ofd: OpenFile, cloexec: bool,
-                 released: list[OpenFile]) -> None:
+                 released: list[OpenFile], replaces: bool = False) -> None:
+        """Point ``fd`` at ``ofd``.
+
+        ``replaces``: dup2/dup3 close the target atomically.  Any other call
+        gets the lowest free number, so an fd still in the table was closed
+        by another thread whose ``close`` line is yet to come; that close is
+        then matched to the old file (see ``_close``).
+        """
         old = fdt.fds.get(fd)
         if old is not None and old is not ofd:
-            self._unref(old, released)
+            if replaces:
+                self._unref(old, released)
+            else:
+                fdt.stale[fd] = old
         if old is not ofd:
             ofd.refs += 1
         fdt.fds[fd] = ofd
@@ -620,6 +633,13 @@ class Resolver:
 
     def _close(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
+        stale = proc.fdt.stale.pop(_int(toks[0]) if toks.get(0) else -1, None)
+        if stale is not None and ev.get("errno") is None:
+            ev["fd"] = _int(toks[0])
+            ev["path"] = stale.path
+            ev["ofd"] = stale.id
+            ev["last"] = self._unref(stale, released)
+            return
         self._fd_event_path(proc, ev, toks[0])
         fd = ev.get("fd")
         if fd is None or ev.get("errno") == "EBADF":
@@ -656,7 +676,8 @@ class Resolver:
             self._install(proc.fdt, old, ofd, False, released)
         cloexec = ev["syscall"] == "dup3" and "O_CLOEXEC" in (toks.get(2))
         if new != old:
-            self._install(proc.fdt, new, ofd, cloexec, released)
+            self._install(proc.fdt, new, ofd, cloexec, released,
+                          replaces=ev["syscall"] != "dup")
         ev["newfd"] = new
 
     def _fcntl(self, proc: Process, tid: int, toks: Args, ev: Event,
