@@ -151,7 +151,8 @@ def _status_printer(console: Console):
 
 def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
               console: Console, stdout: Any = None, stderr: Any = None) -> tuple[Any, Any]:
-    """Record ``copies`` concurrent copies of ``cmd`` and import the log."""
+    """Record ``copies`` concurrent copies of ``cmd``, importing the log as strace writes it."""
+    from tracer.live_import import LiveImport
     from tracer.strace_backend import record
 
     workdir = None
@@ -160,28 +161,44 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
     else:
         workdir = tempfile.mkdtemp(prefix="fsrace-")
         strace_log = Path(workdir) / "strace.log"
+    importer = LiveImport(strace_log, output, command=cmd, initial_cwd=os.getcwd())
+
+    def on_started(argv: list[str], version: str, started: float) -> None:
+        importer.start({"backend": "strace", "command": cmd, "copies": copies,
+                        "strace_argv": argv, "strace_version": version, "clock": "unix",
+                        "start_time": started, "created_by": "fsrace record"})
+
     live, on_status = _status_printer(console)
     try:
-        if live is not None:
-            live.start()
         try:
-            result = record(cmd, copies=copies, strace_log=strace_log, on_status=on_status,
-                            stdout=stdout, stderr=stderr)
-        finally:
+            importer.prepare()
+        except OSError as exc:
+            raise UserError(f"cannot write the strace log {strace_log}: {exc.strerror}") from None
+        try:
             if live is not None:
-                live.stop()
-        copies_info = [{"pid": c.pid, "exit_code": c.exit_code, "signal": c.signal}
-                       for c in result.copies]
-        header = {"backend": "strace", "command": cmd, "copies": copies,
-                  "strace_argv": result.strace_argv, "strace_version": result.strace_version,
-                  "start_time": result.started, "created_by": "fsrace record"}
-        trailer = {"interrupted": result.interrupted, "copies": copies_info,
-                   "launcher_pid": result.launcher_pid,
-                   "exit_status": result.exit_status, "duration": result.ended - result.started,
-                   "recorder_warnings": result.warnings}
-        stats = run_import([str(result.strace_log)], output, console, command=cmd,
-                           initial_cwd=os.getcwd(), header_extra=header,
-                           trailer_extra=trailer)
+                live.start()
+            try:
+                result = record(cmd, copies=copies, strace_log=strace_log, on_status=on_status,
+                                stdout=stdout, stderr=stderr, on_started=on_started)
+            finally:
+                if live is not None:
+                    live.stop()
+        except BaseException:
+            importer.cancel()
+            raise
+        importer.trailer_extra.update({
+            "interrupted": result.interrupted,
+            "copies": [{"pid": c.pid, "exit_code": c.exit_code, "signal": c.signal}
+                       for c in result.copies],
+            "launcher_pid": result.launcher_pid, "exit_status": result.exit_status,
+            "duration": result.ended - result.started, "recorder_warnings": result.warnings})
+        with _progress(console, "importing") as progress:
+            task = progress.add_task("import", total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total or None)
+
+            stats = importer.finish(on_progress)
         return result, stats
     finally:
         if workdir is not None:

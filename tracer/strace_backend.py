@@ -565,14 +565,17 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
            cwd: Path | str | None = None, *,
            stdin=None, stdout=None, stderr=None,
            interrupt_grace: float = INTERRUPT_GRACE,
-           extra_strace_args: Sequence[str] = ()) -> RecordResult:
+           extra_strace_args: Sequence[str] = (),
+           on_started: Callable[[list[str], str, float], None] | None = None) -> RecordResult:
     """Run ``copies`` concurrent copies of cmd_argv under strace.
 
     ``strace_log`` is where strace writes (a new temporary directory's
     ``strace.log`` if None); strace's own messages go to ``LOG.stderr``.
     ``on_status`` is called about 4 times a second.  ``stdin``/``stdout``/
     ``stderr`` (None, an fd or a file object) are the copies' standard
-    streams; by default they inherit ours.  Raises RecordError for problems
+    streams; by default they inherit ours.  ``on_started(strace_argv,
+    strace_version, start_time)`` is called once strace runs (``fsrace
+    record`` starts importing the log then).  Raises RecordError for problems
     the user can fix; returns a RecordResult otherwise, also after Ctrl-C.
 
     Call it from the main thread: that is where Python delivers
@@ -653,6 +656,8 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     try:
         old_handlers = install_terminate_handlers()
         try:
+            if on_started is not None:
+                on_started(argv, version, started)
             if on_status is None:
                 run.wait(None)
             else:

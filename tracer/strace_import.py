@@ -28,6 +28,7 @@ import platform
 import re
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
@@ -87,12 +88,59 @@ class ImportStats:
 
 # ---------------------------------------------------------------- inputs
 
+class Follow:
+    """How to read a log that another process is still writing.
+
+    ``fsrace record`` imports strace's log while strace writes it, so the
+    import is mostly done when the command ends.  The reader waits at the
+    end of the file until ``done`` is set (strace has exited), then reads
+    what is left; a line without its newline is only trusted once ``done``
+    says nothing more will come.  Setting ``abort`` stops the import as a
+    Ctrl-C would: the event log is closed, valid and marked interrupted.
+    """
+
+    #: Seconds to wait at the end of the file before looking again.
+    POLL = 0.05
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.abort = threading.Event()
+
+    def lines(self, fh: IO[bytes]) -> Iterator[bytes]:
+        """Yield the complete lines of ``fh`` as they are written."""
+        partial = b""
+        while True:
+            batch = fh.readlines(1 << 20)
+            if self.abort.is_set():
+                raise KeyboardInterrupt
+            if batch:
+                if partial:
+                    batch[0] = partial + batch[0]
+                    partial = b""
+                if not batch[-1].endswith(b"\n"):
+                    partial = batch.pop()
+                yield from batch
+                continue
+            if self.done.is_set():
+                # The writer has exited: this read sees all it wrote.
+                rest = partial + fh.read()
+                if rest:
+                    parts = rest.split(b"\n")
+                    for part in parts[:-1]:
+                        yield part + b"\n"
+                    if parts[-1]:
+                        yield parts[-1]
+                return
+            self.done.wait(self.POLL)
+
+
 class _Source:
     """One input file, read as lines with numbers and byte progress."""
 
-    def __init__(self, path: str, pid: int | None):
+    def __init__(self, path: str, pid: int | None, follow: Follow | None = None):
         self.path = path
         self.pid = pid  # from a -ff file name
+        self.follow = follow
         self.size = 0
         if path == "-":
             self._raw = sys.stdin.buffer
@@ -115,10 +163,20 @@ class _Source:
         except (OSError, ValueError):
             return 0
 
+    def total(self) -> int:
+        """The size to report progress against (it grows while followed)."""
+        if self.follow is not None:
+            try:
+                return os.path.getsize(self.path)
+            except OSError:
+                return self.size
+        return self.size
+
     def lines(self) -> Iterator[tuple[int, str]]:
         """Yield (line number, decoded text) pairs."""
+        raws = self._fh if self.follow is None else self.follow.lines(self._fh)
         try:
-            for lineno, raw in enumerate(self._fh, 1):
+            for lineno, raw in enumerate(raws, 1):
                 yield lineno, raw.decode("utf-8", "surrogateescape")
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ImportError_(f"{self.path}: read error: {exc}") from None
@@ -444,11 +502,13 @@ def _header(sources: list[str], per_process: bool, command: list[str] | None,
 def import_strace(inputs: list[str], output: str, *, command: list[str] | None = None,
                   initial_cwd: str | None = None, header_extra: dict[str, Any] | None = None,
                   trailer_extra: dict[str, Any] | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> ImportStats:
+                  on_progress: Callable[[int, int], None] | None = None,
+                  follow: Follow | None = None) -> ImportStats:
     """Import strace log(s) into the event log ``output``; return the stats.
 
     Raises ImportError_ with a clear message for input that cannot be used
-    (missing, empty, not strace output, unmergeable -ff files).
+    (missing, empty, not strace output, unmergeable -ff files).  With
+    ``follow`` the single input is read while its writer still writes it.
     """
     writer: EventLogWriter | None = None
     trailer: dict[str, Any] = {}
@@ -461,7 +521,8 @@ def import_strace(inputs: list[str], output: str, *, command: list[str] | None =
     try:
         stats = stream_strace(inputs, start, trailer, command=command,
                               initial_cwd=initial_cwd, header_extra=header_extra,
-                              trailer_extra=trailer_extra, on_progress=on_progress)
+                              trailer_extra=trailer_extra, on_progress=on_progress,
+                              follow=follow)
     except KeyboardInterrupt:
         trailer["interrupted"] = True
         trailer.setdefault("warnings", []).append("the import was interrupted: the log "
@@ -479,7 +540,8 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
                   trailer: dict[str, Any], *, command: list[str] | None = None, initial_cwd: str | None = None,
                   header_extra: dict[str, Any] | None = None,
                   trailer_extra: dict[str, Any] | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> ImportStats:
+                  on_progress: Callable[[int, int], None] | None = None,
+                  follow: Follow | None = None) -> ImportStats:
     """Import strace log(s), pushing events into a sink; fill ``trailer``.
 
     ``start(header)`` is called once the input is known to be strace output
@@ -488,26 +550,29 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
     event log first.
     """
     files, per_process = classify_inputs(inputs)
+    if follow is not None and (per_process or files == ["-"]):
+        raise ImportError_("only one strace log file can be imported while it is written")
     sources = []
     for path in files:
         pid = None
         if per_process:
             m = _FF_NAME.match(path)
             pid = int(m.group(2)) if m else None
-        sources.append(_Source(path, pid))
-    total = sum(s.size for s in sources)
+        sources.append(_Source(path, pid, follow))
     counter = [0]
 
     def on_line() -> None:
         counter[0] += 1
         if on_progress is not None and not counter[0] & 0xFFFF:
-            on_progress(sum(s.position() for s in sources), total)
+            on_progress(sum(s.position() for s in sources), sum(s.total() for s in sources))
 
     head = _header(files, per_process, command, header_extra)
     if initial_cwd:
         head["cwd"] = initial_cwd
     try:
-        head["clock"] = _sniff(sources)  # raises for unusable input
+        # A followed log is still empty: its writer (fsrace record) vouches
+        # for it and names its clock in header_extra.
+        head["clock"] = head.get("clock") if follow is not None else _sniff(sources)
         emit = start(head)
         importer = StraceImporter(emit, initial_cwd)
         stats = importer.stats
@@ -566,6 +631,7 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
             raise ImportError_(f"{files[0]}: no line of the input is strace output "
                                f"({stats.unparsed} lines not understood)")
         if on_progress is not None:
+            total = sum(s.total() for s in sources)
             on_progress(total, total)
         return stats
     finally:

@@ -1,0 +1,122 @@
+"""Importing a strace log while strace writes it (what `fsrace record` does).
+
+The followed import must give exactly the events of an import of the
+finished file, however the writes were cut (mid-line included), must not
+end before the writer says it is done, and must leave a valid log marked
+interrupted when it is stopped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import DATA, ROOT, needs_strace
+from tracer.live_import import LiveImport
+from tracer.strace_import import import_strace
+
+LOG = DATA / "strace" / "installer" / "racy-fail.log.gz"
+
+
+def _events(path: Path) -> tuple[list[dict], dict]:
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    return lines[1:-1], lines[-1]
+
+
+def _write_slowly(raw: bytes, dest: Path, pieces: int, pause: float) -> None:
+    """Append ``raw`` to ``dest`` in ``pieces`` cuts that fall mid-line."""
+    step = len(raw) // pieces + 1
+    with open(dest, "ab") as fh:
+        for i in range(0, len(raw), step):
+            fh.write(raw[i:i + step])
+            fh.flush()
+            time.sleep(pause)
+
+
+def test_followed_import_equals_import_of_the_finished_file(tmp_path: Path) -> None:
+    raw = gzip.decompress(LOG.read_bytes())
+    growing = tmp_path / "growing.log"
+    live = LiveImport(growing, str(tmp_path / "live.jsonl"))
+    live.prepare()
+    live.start({"clock": "unix"})
+    writer = threading.Thread(target=_write_slowly, args=(raw, growing, 37, 0.01))
+    writer.start()
+    writer.join()
+    # The reader must still be waiting: the writer has not said it is done.
+    time.sleep(0.3)
+    assert live._thread.is_alive()
+    stats = live.finish()
+    (tmp_path / "whole.log").write_bytes(raw)
+    import_strace([str(tmp_path / "whole.log")], str(tmp_path / "whole.jsonl"))
+    live_events, live_trailer = _events(tmp_path / "live.jsonl")
+    whole_events, whole_trailer = _events(tmp_path / "whole.jsonl")
+    assert len(live_events) > 1000
+    assert live_events == whole_events
+    assert stats.lines_read == whole_trailer["lines_read"] == raw.count(b"\n")
+    for key in ("events", "unparsed", "paths", "unresolved_paths", "processes"):
+        assert live_trailer[key] == whole_trailer[key], key
+
+
+def test_a_last_line_cut_off_is_distrusted_as_in_a_file(tmp_path: Path) -> None:
+    raw = gzip.decompress(LOG.read_bytes())
+    cut = raw[:raw.rindex(b"\n", 0, len(raw) // 2) + 1] + b'1234  1795000000.1 openat(AT_FDCWD, "/x'
+    growing = tmp_path / "g.log"
+    live = LiveImport(growing, str(tmp_path / "live.jsonl"))
+    live.prepare()
+    live.start({"clock": "unix"})
+    _write_slowly(cut, growing, 5, 0.01)
+    live.finish()
+    (tmp_path / "whole.log").write_bytes(cut)
+    import_strace([str(tmp_path / "whole.log")], str(tmp_path / "whole.jsonl"))
+    live_events, live_trailer = _events(tmp_path / "live.jsonl")
+    whole_events, whole_trailer = _events(tmp_path / "whole.jsonl")
+    assert live_events == whole_events
+    assert live_trailer["unparsed"] == whole_trailer["unparsed"] == 1
+    assert live_trailer["unparsed_samples"][0]["text"].endswith('"/x')
+
+
+def test_cancel_removes_the_partial_log_and_abort_marks_it_interrupted(tmp_path: Path) -> None:
+    raw = gzip.decompress(LOG.read_bytes())
+    growing = tmp_path / "g.log"
+    out = tmp_path / "live.jsonl"
+    live = LiveImport(growing, str(out))
+    live.prepare()
+    live.start({"clock": "unix"})
+    _write_slowly(raw[:len(raw) // 3], growing, 3, 0.01)
+    live.cancel()
+    assert not out.exists()
+
+    live = LiveImport(growing, str(out))
+    live.start({"clock": "unix"})
+    time.sleep(0.3)
+    live.follow.abort.set()   # what a second Ctrl-C during finish() does
+    live._thread.join(10)
+    assert not live._thread.is_alive()
+    events, trailer = _events(out)
+    assert trailer["interrupted"] is True and events
+
+
+@needs_strace
+def test_record_imports_while_recording_and_matches_a_later_import(tmp_path: Path) -> None:
+    """fsrace record (live import) and fsrace import of the kept strace log agree."""
+    cli = [sys.executable, "-m", "fsrace.cli"]
+    rec = subprocess.run([*cli, "record", "-j", "3", "-o", str(tmp_path / "rec.jsonl"),
+                          "--keep-strace", str(tmp_path / "raw.log"), "--",
+                          sys.executable, str(ROOT / "fixtures" / "installer.py"),
+                          str(tmp_path / "target")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in rec.stderr, rec.stderr
+    imp = subprocess.run([*cli, "import", str(tmp_path / "raw.log"), "--cwd", str(tmp_path),
+                          "-o", str(tmp_path / "imp.jsonl")],
+                         capture_output=True, text=True, timeout=300)
+    assert imp.returncode == 0, imp.stderr
+    rec_events, rec_trailer = _events(tmp_path / "rec.jsonl")
+    imp_events, _ = _events(tmp_path / "imp.jsonl")
+    assert len(rec_events) > 1000
+    assert rec_events == imp_events
+    assert len(rec_trailer["copies"]) == 3 and rec_trailer["interrupted"] is False

@@ -1,0 +1,122 @@
+"""Import a strace log in a background thread while strace is writing it.
+
+``fsrace record`` used to wait for strace to end and only then import its
+log, which roughly doubled the time a user waited.  Here the import runs
+beside the recording: it reads the log as strace writes it (``Follow``) and
+is mostly done when the command ends.  The thread runs at a low CPU
+priority (nice 19) while the command runs, so the analysis does not take
+CPU from the traced programs and change the very interleavings it records;
+once the recording has ended it goes back to normal priority.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .strace_import import Follow, ImportStats, import_strace
+
+#: Niceness of the import thread while the recorded command runs.
+RECORDING_NICE = 19
+
+
+class LiveImport:
+    """One background import of a growing strace log into an event log.
+
+    ``start(header_extra)`` once strace has been started; fill
+    ``trailer_extra`` with what is known at the end; then ``finish()``
+    returns the import's stats (or raises its error), or ``cancel()``
+    stops it and removes the partial event log.
+    """
+
+    def __init__(self, strace_log: Path | str, output: str, **import_kwargs: Any):
+        self.strace_log = Path(strace_log)
+        self.output = output
+        self.follow = Follow()
+        self.trailer_extra: dict[str, Any] = {}
+        self._kwargs = import_kwargs
+        self._thread: threading.Thread | None = None
+        self._tid: int | None = None
+        self._nice: int | None = None
+        self._stats: ImportStats | None = None
+        self._error: BaseException | None = None
+        self.progress = (0, 0)
+
+    def prepare(self) -> None:
+        """Create the log empty before strace opens it, so the reader can
+        open it at once and never sees an older file's content."""
+        self.strace_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.strace_log, "wb"):
+            pass
+
+    def start(self, header_extra: dict[str, Any]) -> None:
+        """Start the import thread (strace is running)."""
+        self._thread = threading.Thread(target=self._run, args=(header_extra,),
+                                        name="fsrace-live-import", daemon=True)
+        self._thread.start()
+
+    def _run(self, header_extra: dict[str, Any]) -> None:
+        self._tid = threading.get_native_id()
+        try:
+            self._nice = os.getpriority(os.PRIO_PROCESS, self._tid)
+            os.setpriority(os.PRIO_PROCESS, self._tid, RECORDING_NICE)
+        except OSError:
+            self._nice = None
+        try:
+            self._stats = import_strace([str(self.strace_log)], self.output, follow=self.follow,
+                                        header_extra=header_extra,
+                                        trailer_extra=self.trailer_extra,
+                                        on_progress=self._on_progress, **self._kwargs)
+        except BaseException as exc:  # handed over to the caller's thread
+            self._error = exc
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+
+    def _normal_priority(self) -> None:
+        # Raising a priority back needs CAP_SYS_NICE; without it the import
+        # finishes at nice 19, which only matters on a busy machine.
+        if self._tid is not None and self._nice is not None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, self._tid, self._nice)
+            except OSError:
+                pass
+
+    def finish(self, on_progress: Callable[[int, int], None] | None = None) -> ImportStats:
+        """Let the import read the rest of the log, wait for it, return its stats.
+
+        A Ctrl-C while waiting stops the import: the event log is closed,
+        valid, and marked interrupted; the KeyboardInterrupt goes on.
+        """
+        self.follow.done.set()
+        self._normal_priority()
+        thread = self._thread
+        try:
+            while thread is not None and thread.is_alive():
+                thread.join(0.1)
+                if on_progress is not None:
+                    on_progress(*self.progress)
+        except KeyboardInterrupt:
+            self.follow.abort.set()
+            if thread is not None:
+                thread.join()
+            raise
+        if self._error is not None:
+            raise self._error
+        if self._stats is None:  # pragma: no cover - start() was not called
+            raise RuntimeError("the live import was never started")
+        return self._stats
+
+    def cancel(self) -> None:
+        """Stop the import and remove its partial event log."""
+        self.follow.abort.set()
+        self.follow.done.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self.output != "-":
+                try:
+                    os.unlink(self.output)
+                except OSError:
+                    pass
