@@ -6,7 +6,7 @@ One event can give two accesses (``rename`` removes one name and creates
 another; ``link`` reads one and creates another).
 
 Access tuple fields (see ``A_*`` indexes): seq, proc index, op, syscall,
-errno, ts, path, flags, other path.
+errno, ts (the call's entry), path, flags, other path, ts_end (its return).
 """
 
 from __future__ import annotations
@@ -27,7 +27,21 @@ REMOVALS = frozenset((REMOVE, RENAME_FROM))
 #: Ops that put a name into the namespace.
 CREATIONS = frozenset((CREATE, RENAME_TO))
 
-A_SEQ, A_PROC, A_OP, A_SYSCALL, A_ERRNO, A_TS, A_PATH, A_FLAGS, A_OTHER = range(9)
+A_SEQ, A_PROC, A_OP, A_SYSCALL, A_ERRNO, A_TS, A_PATH, A_FLAGS, A_OTHER, A_TS_END = range(10)
+
+
+def may_precede(a: tuple, b: tuple) -> bool:
+    """Can access ``a`` have taken effect before access ``b`` got its result?
+
+    Events are numbered as calls return, so ``a`` numbered after ``b`` can
+    still have acted first when the two calls overlapped in time: a
+    removal that entered the kernel before a stat returned may be why the
+    stat found nothing.  Without both timestamps only the numbering counts.
+    """
+    if a[A_SEQ] < b[A_SEQ]:
+        return True
+    start, end = a[A_TS], b[A_TS_END]
+    return start is not None and end is not None and start < end
 
 #: Directories whose contents are not files that programs race on.
 PSEUDO_ROOTS = ("/proc/", "/sys/", "/dev/")

@@ -160,7 +160,8 @@ class HistoryBuilder:
             for op, path, other in classify(ev):
                 if is_pseudo(path):
                     continue
-                acc = (seq, idx, op, ev["syscall"], errno, ts, path, ev.get("flags"), other)
+                acc = (seq, idx, op, ev["syscall"], errno, ts, path, ev.get("flags"), other,
+                       ev.get("ts_end"))
                 lst = paths.get(path)
                 if lst is None:
                     paths[path] = [acc]

@@ -380,6 +380,33 @@ def test_a_check_that_finds_gone_what_the_process_just_saw_is_a_failure(trace: T
     assert ids and by_id[ids[0]].kind == "removed-while-in-use" and by_id[ids[0]].severity == "error"
 
 
+def _removal_overlapping_the_stat(trace: Trace, removal_enters: float):
+    # Seen in a real uv 0.6.11 round: the rmdir entered the kernel, the
+    # other process's stat entered and returned ENOENT, then the rmdir
+    # returned -- so the log numbers the rmdir after the failure.
+    _launcher(trace, 10, 11)
+    trace.op(11, "mkdir", STAGE, ts=1.00, ts_end=1.01)
+    trace.op(10, "mkdir", STAGE, "EEXIST", ts=1.02, ts_end=1.03)
+    trace.op(10, "statx", STAGE, "ENOENT", ts=1.05, ts_end=1.06)
+    trace.op(11, "rmdir", STAGE, ts=removal_enters, ts_end=1.08)
+    trace.exit(10, 2)
+    return trace.analyze()
+
+
+def test_a_removal_that_overlapped_the_failed_call_explains_it(trace: Trace) -> None:
+    a = _removal_overlapping_the_stat(trace, removal_enters=1.04)
+    ids = a.explanations[a.history.by_key["10"]]
+    by_id = {f.id: f for f in a.findings}
+    assert ids and by_id[ids[0]].kind == "removed-while-in-use"
+    assert by_id[ids[0]].verdict == "manifested"
+
+
+def test_a_removal_that_began_after_the_failure_returned_does_not(trace: Trace) -> None:
+    a = _removal_overlapping_the_stat(trace, removal_enters=1.07)
+    removals = [f for f in a.findings if f.kind == "removed-while-in-use"]
+    assert removals and all(f.verdict == "latent" for f in removals)
+
+
 def test_a_first_look_that_finds_nothing_is_not_a_failure(trace: Trace) -> None:
     _launcher(trace, 10, 11)
     trace.op(11, "mkdir", STAGE)

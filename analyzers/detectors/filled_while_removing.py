@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CREATIONS
+from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CREATIONS, may_precede
 from ..conflict import Conflict
 from ..history import History
 from ._common import closest_unordered, removal_root, removes_directory
@@ -38,7 +38,7 @@ def detect(h: History) -> Iterator[Conflict]:
                 # before it is what filled the directory.
                 latest: dict[int, tuple] = {}
                 for b in creations:
-                    if b[A_SEQ] < a[A_SEQ] and not ordered(x, a[A_SEQ], b[A_PROC], b[A_SEQ]):
+                    if may_precede(b, a) and not ordered(x, a[A_SEQ], b[A_PROC], b[A_SEQ]):
                         cur = latest.get(b[A_PROC])
                         if cur is None or b[A_SEQ] > cur[A_SEQ]:
                             latest[b[A_PROC]] = b

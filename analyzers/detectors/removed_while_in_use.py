@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS
+from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS, may_precede
 from ..conflict import Conflict
 from ..history import History
 from ._common import (GONE_ERRNOS, closest_unordered, removal_root, removes_directory,
@@ -35,9 +35,11 @@ def _failed_after(removal: tuple, acc: tuple, seen: tuple | None) -> bool:
     failure — unless the same process had just seen the path exist (its
     previous access succeeded, or its mkdir said EEXIST) before the removal:
     then the answer changed under it, as when uv's ``create_dir_all`` gets
-    EEXIST and its follow-up stat finds the directory gone.
+    EEXIST and its follow-up stat finds the directory gone.  A removal that
+    returned after the failure still counts when the two calls overlapped
+    (``may_precede``).
     """
-    if acc[A_SEQ] <= removal[A_SEQ] or acc[A_ERRNO] not in GONE_ERRNOS:
+    if acc[A_ERRNO] not in GONE_ERRNOS or not may_precede(removal, acc):
         return False
     if acc[A_OP] != CHECK:
         return True
