@@ -407,6 +407,24 @@ def test_a_removal_that_began_after_the_failure_returned_does_not(trace: Trace) 
     assert removals and all(f.verdict == "latent" for f in removals)
 
 
+def _eexist_before_the_winner_returned(trace: Trace, winner_enters: float):
+    _launcher(trace, 10, 11)
+    trace.op(10, "mkdir", "/t/out", "EEXIST", ts=1.02, ts_end=1.03)
+    trace.op(11, "mkdir", "/t/out", ts=winner_enters, ts_end=1.05)
+    trace.exit(10, 2)
+    return [f for f in trace.analyze().findings if f.kind == "create-collision"]
+
+
+def test_an_eexist_is_explained_by_a_create_that_returned_after_it(trace: Trace) -> None:
+    found = _eexist_before_the_winner_returned(trace, winner_enters=1.01)
+    assert [(f.verdict, f.severity) for f in found] == [("manifested", "error")]
+    assert found[0].conflicts[0].victim[1] == trace.analyze().history.by_key["10"]
+
+
+def test_an_eexist_is_not_explained_by_a_create_that_began_after_it(trace: Trace) -> None:
+    assert _eexist_before_the_winner_returned(trace, winner_enters=1.04) == []
+
+
 def test_a_first_look_that_finds_nothing_is_not_a_failure(trace: Trace) -> None:
     _launcher(trace, 10, 11)
     trace.op(11, "mkdir", STAGE)

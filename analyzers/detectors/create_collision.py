@@ -4,7 +4,8 @@ Strong creations make a name appear or replace it: mkdir, mknod, symlink,
 link, an ``O_CREAT|O_EXCL`` open, a rename onto the name.  Two unordered
 strong creations of one path collide:
 
-* one failed with EEXIST: the atomic create did its job.  When the loser
+* one failed with EEXIST: the atomic create did its job (the winner may
+  be numbered after the loser when its call overlapped the loser's).  When the loser
   went on (exited 0) this is ``info`` (a handled collision); when it died
   it is a manifested error;
 * the later one was a rename onto the path: an atomic replace (the
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, CREATE, READ, RENAME_TO
+from ..accesses import (A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, A_SYSCALL, CREATE, READ, RENAME_TO,
+                        may_precede)
 from ..conflict import Conflict
 from ..history import History
 from ._common import creation_root, unlocked_paths
@@ -71,6 +73,7 @@ def detect(h: History) -> Iterator[Conflict]:
         if len(creates) < 2 or len({a[A_PROC] for a in creates}) < 2:
             continue
         seen_pairs: set[tuple[int, int]] = set()
+        lost: set[int] = set()  # seqs of EEXISTs already paired with their cause
         for i, b in enumerate(creates):
             # Pair each creation with the nearest earlier one of another process.
             for a in reversed(creates[:i]):
@@ -82,7 +85,14 @@ def detect(h: History) -> Iterator[Conflict]:
                 if b[A_ERRNO] == "EEXIST":
                     # Whether the loser handled it is judged centrally
                     # (analyze.mark_handled): it is info when it went on.
+                    lost.add(b[A_SEQ])
                     yield Conflict(KIND, a, b, True, _site(h, path, a, b))
+                elif a[A_ERRNO] == "EEXIST":
+                    # The winner's call returned after the loser's but had
+                    # entered before it: the name it made is what a hit.
+                    if a[A_SEQ] not in lost and may_precede(b, a):
+                        lost.add(a[A_SEQ])
+                        yield Conflict(KIND, b, a, True, _site(h, path, a, b))
                 elif a[A_ERRNO] is None:
                     if b[A_OP] == RENAME_TO:
                         # Read-modify-write: b read the path before a's publish
