@@ -150,8 +150,14 @@ def _status_printer(console: Console):
 
 
 def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
-              console: Console, stdout: Any = None, stderr: Any = None) -> tuple[Any, Any]:
-    """Record ``copies`` concurrent copies of ``cmd``, importing the log as strace writes it."""
+              console: Console, stdout: Any = None, stderr: Any = None,
+              import_after: bool = False) -> tuple[Any, Any]:
+    """Record ``copies`` concurrent copies of ``cmd`` and import the log.
+
+    The import runs beside the recording (at low CPU priority), reading
+    strace's log as it is written; ``import_after`` starts it only once
+    the command has ended.
+    """
     from tracer.live_import import LiveImport
     from tracer.strace_backend import record
 
@@ -163,10 +169,15 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
         strace_log = Path(workdir) / "strace.log"
     importer = LiveImport(strace_log, output, command=cmd, initial_cwd=os.getcwd())
 
+    header: dict[str, Any] = {}
+
     def on_started(argv: list[str], version: str, started: float) -> None:
-        importer.start({"backend": "strace", "command": cmd, "copies": copies,
-                        "strace_argv": argv, "strace_version": version, "clock": "unix",
-                        "start_time": started, "created_by": "fsrace record"})
+        header.update({"backend": "strace", "command": cmd, "copies": copies,
+                       "strace_argv": argv, "strace_version": version, "clock": "unix",
+                       "start_time": started, "created_by": "fsrace record",
+                       "live_import": not import_after})
+        if not import_after:
+            importer.start(header)
 
     live, on_status = _status_printer(console)
     try:
@@ -192,6 +203,8 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
                        for c in result.copies],
             "launcher_pid": result.launcher_pid, "exit_status": result.exit_status,
             "duration": result.ended - result.started, "recorder_warnings": result.warnings})
+        if import_after:
+            importer.start(header)
         with _progress(console, "importing") as progress:
             task = progress.add_task("import", total=None)
 
@@ -237,10 +250,14 @@ def print_record_summary(console: Console, result: Any, stats: Any, output: str)
               "(no ptrace, low overhead; cannot see failed calls, locks or waits).")
 @click.option("--mount", "mounts", multiple=True, metavar="PATH",
               help="fanotify: watch the filesystem holding PATH (repeatable; default: the cwd's).")
+@click.option("--import-after", is_flag=True,
+              help="strace: import the log only once the command has ended, instead of beside "
+              "the recording at low CPU priority (takes no CPU from the traced programs, but "
+              "the import then adds its whole time).")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 @_guard
 def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
-               mounts: tuple[str, ...], cmd: tuple[str, ...]) -> None:
+               mounts: tuple[str, ...], import_after: bool, cmd: tuple[str, ...]) -> None:
     """Run CMD (N copies at once with -j N) under strace (or fanotify) and write an event log.
 
     Exit status: the command's; with -j, the first non-zero among the copies.
@@ -250,7 +267,8 @@ def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
         from tracer.fanotify_backend import record as fan_record
         result, stats = fan_record(list(cmd), output, copies, list(mounts) or None)
     else:
-        result, stats = do_record(list(cmd), output, copies, keep_strace, console)
+        result, stats = do_record(list(cmd), output, copies, keep_strace, console,
+                                  import_after=import_after)
     print_record_summary(console, result, stats, output)
     if result.interrupted:
         sys.exit(130)

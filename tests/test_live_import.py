@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import DATA, ROOT, needs_strace
 from tracer.live_import import LiveImport
 from tracer.strace_import import import_strace
@@ -102,10 +104,13 @@ def test_cancel_removes_the_partial_log_and_abort_marks_it_interrupted(tmp_path:
 
 
 @needs_strace
-def test_record_imports_while_recording_and_matches_a_later_import(tmp_path: Path) -> None:
-    """fsrace record (live import) and fsrace import of the kept strace log agree."""
+@pytest.mark.parametrize("mode", [[], ["--import-after"]], ids=["live", "import-after"])
+def test_record_imports_while_recording_and_matches_a_later_import(tmp_path: Path,
+                                                                   mode: list[str]) -> None:
+    """fsrace record (live import, or --import-after) and fsrace import of the
+    kept strace log agree."""
     cli = [sys.executable, "-m", "fsrace.cli"]
-    rec = subprocess.run([*cli, "record", "-j", "3", "-o", str(tmp_path / "rec.jsonl"),
+    rec = subprocess.run([*cli, "record", *mode, "-j", "3", "-o", str(tmp_path / "rec.jsonl"),
                           "--keep-strace", str(tmp_path / "raw.log"), "--",
                           sys.executable, str(ROOT / "fixtures" / "installer.py"),
                           str(tmp_path / "target")],
@@ -120,3 +125,5 @@ def test_record_imports_while_recording_and_matches_a_later_import(tmp_path: Pat
     assert len(rec_events) > 1000
     assert rec_events == imp_events
     assert len(rec_trailer["copies"]) == 3 and rec_trailer["interrupted"] is False
+    header = json.loads((tmp_path / "rec.jsonl").read_text().split("\n", 1)[0])
+    assert header["live_import"] is (mode == [])

@@ -51,6 +51,13 @@ reference died with the process.
 its last reference other than by ``close`` (exec with O_CLOEXEC, dup2 over
 it, close_range): ``ofd``, ``path``.
 
+The header of a log written by ``fsrace record`` (strace backend) also has
+``copies``, ``strace_argv``, ``strace_version``, ``start_time`` and
+``live_import`` (true when the log was imported while strace wrote it, false
+with ``--import-after``; the events are the same either way); its trailer has
+``copies`` (pid, exit_code, signal per copy), ``launcher_pid``,
+``exit_status``, ``duration`` (seconds strace ran) and ``recorder_warnings``.
+
 Strings that came from the traced programs may hold any bytes: they are
 decoded as UTF-8 with ``surrogateescape`` so ``os.fsencode`` restores the
 original bytes; JSON stores the surrogates as ``\\udcXX`` escapes.

@@ -42,6 +42,7 @@ class LiveImport:
         self._nice: int | None = None
         self._stats: ImportStats | None = None
         self._error: BaseException | None = None
+        self._priority_lock = threading.Lock()
         self.progress = (0, 0)
 
     def prepare(self) -> None:
@@ -58,12 +59,15 @@ class LiveImport:
         self._thread.start()
 
     def _run(self, header_extra: dict[str, Any]) -> None:
-        self._tid = threading.get_native_id()
-        try:
-            self._nice = os.getpriority(os.PRIO_PROCESS, self._tid)
-            os.setpriority(os.PRIO_PROCESS, self._tid, RECORDING_NICE)
-        except OSError:
-            self._nice = None
+        with self._priority_lock:
+            # Lowered only while the recording runs (finish() not yet called).
+            if not self.follow.done.is_set():
+                self._tid = threading.get_native_id()
+                try:
+                    self._nice = os.getpriority(os.PRIO_PROCESS, self._tid)
+                    os.setpriority(os.PRIO_PROCESS, self._tid, RECORDING_NICE)
+                except OSError:
+                    self._nice = None
         try:
             self._stats = import_strace([str(self.strace_log)], self.output, follow=self.follow,
                                         header_extra=header_extra,
@@ -90,8 +94,9 @@ class LiveImport:
         A Ctrl-C while waiting stops the import: the event log is closed,
         valid, and marked interrupted; the KeyboardInterrupt goes on.
         """
-        self.follow.done.set()
-        self._normal_priority()
+        with self._priority_lock:
+            self.follow.done.set()
+            self._normal_priority()
         thread = self._thread
         try:
             while thread is not None and thread.is_alive():
