@@ -97,10 +97,22 @@ def test_cancel_removes_the_partial_log_and_abort_marks_it_interrupted(tmp_path:
     live.start({"clock": "unix"})
     time.sleep(0.3)
     live.follow.abort.set()   # what a second Ctrl-C during finish() does
-    live._thread.join(10)
-    assert not live._thread.is_alive()
+    with pytest.raises(KeyboardInterrupt):
+        live.finish()
     events, trailer = _events(out)
     assert trailer["interrupted"] is True and events
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+@needs_strace
+def test_a_recording_that_cannot_start_leaves_an_older_log_alone(tmp_path: Path) -> None:
+    old = tmp_path / "run.jsonl"
+    old.write_text("an older event log\n")
+    r = subprocess.run([sys.executable, "-m", "fsrace.cli", "record", "-o", str(old), "--",
+                        "no-such-program-xyz"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "command not found" in r.stderr
+    assert old.read_text() == "an older event log\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.jsonl"]
 
 
 @needs_strace

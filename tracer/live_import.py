@@ -29,11 +29,16 @@ class LiveImport:
     ``trailer_extra`` with what is known at the end; then ``finish()``
     returns the import's stats (or raises its error), or ``cancel()``
     stops it and removes the partial event log.
+
+    The events go to a hidden file beside ``output`` that replaces it only
+    when the import ends (also after a Ctrl-C: the log is valid then), so a
+    recording that fails to start leaves an older log of that name alone.
     """
 
     def __init__(self, strace_log: Path | str, output: str, **import_kwargs: Any):
         self.strace_log = Path(strace_log)
         self.output = output
+        self.partial = output if output == "-" else _partial_name(output)
         self.follow = Follow()
         self.trailer_extra: dict[str, Any] = {}
         self._kwargs = import_kwargs
@@ -69,7 +74,7 @@ class LiveImport:
                 except OSError:
                     self._nice = None
         try:
-            self._stats = import_strace([str(self.strace_log)], self.output, follow=self.follow,
+            self._stats = import_strace([str(self.strace_log)], self.partial, follow=self.follow,
                                         header_extra=header_extra,
                                         trailer_extra=self.trailer_extra,
                                         on_progress=self._on_progress, **self._kwargs)
@@ -107,9 +112,15 @@ class LiveImport:
             self.follow.abort.set()
             if thread is not None:
                 thread.join()
+            self._publish()   # closed, valid, marked interrupted
             raise
         if self._error is not None:
+            if isinstance(self._error, KeyboardInterrupt):
+                self._publish()
+            else:
+                self._discard()
             raise self._error
+        self._publish()
         if self._stats is None:  # pragma: no cover - start() was not called
             raise RuntimeError("the live import was never started")
         return self._stats
@@ -120,8 +131,22 @@ class LiveImport:
         self.follow.done.set()
         if self._thread is not None:
             self._thread.join()
-            if self.output != "-":
-                try:
-                    os.unlink(self.output)
-                except OSError:
-                    pass
+            self._discard()
+
+    def _publish(self) -> None:
+        if self.partial != self.output and os.path.exists(self.partial):
+            os.replace(self.partial, self.output)
+
+    def _discard(self) -> None:
+        if self.partial != self.output:
+            try:
+                os.unlink(self.partial)
+            except OSError:
+                pass
+
+
+def _partial_name(output: str) -> str:
+    """A hidden name beside ``output`` (same file system: the rename is atomic)."""
+    folder, base = os.path.split(output)
+    gz = ".gz" if base.endswith(".gz") else ""
+    return os.path.join(folder, f".{base}.{os.getpid()}.partial{gz}")
