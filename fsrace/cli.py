@@ -8,11 +8,12 @@ for an internal error).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -80,22 +81,24 @@ def cli() -> None:
 
 # ---------------------------------------------------------------- import
 
-def _progress(console: Console, label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                    console=console, transient=True,
-                    disable=not console.is_terminal)
+@contextlib.contextmanager
+def _byte_progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar by bytes (only on a terminal); yields its ``on_progress(done, total)``."""
+    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(label, total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        yield on_progress
 
 
 def run_import(inputs: list[str], output: str, console: Console, **kwargs: Any):
     """Import strace logs with a progress bar (by bytes) on a terminal."""
     from tracer.strace_import import import_strace
 
-    with _progress(console, "importing") as progress:
-        task = progress.add_task("import", total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
-
+    with _byte_progress(console, "importing") as on_progress:
         return import_strace(inputs, output, on_progress=on_progress, **kwargs)
 
 
@@ -205,12 +208,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
             "duration": result.ended - result.started, "recorder_warnings": result.warnings})
         if import_after:
             importer.start(header)
-        with _progress(console, "importing") as progress:
-            task = progress.add_task("import", total=None)
-
-            def on_progress(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total or None)
-
+        with _byte_progress(console, "importing") as on_progress:
             stats = importer.finish(on_progress)
         return result, stats
     finally:
@@ -317,12 +315,7 @@ def run_analysis(inputs: list[str], console: Console, initial_cwd: str | None = 
     from analyzers.analyze import analyze_history
     from analyzers.load import load_history
 
-    with _progress(console, "analysing") as progress:
-        task = progress.add_task("load", total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
-
+    with _byte_progress(console, "analysing") as on_progress:
         history, header, trailer = load_history(inputs, initial_cwd=initial_cwd,
                                                 on_progress=on_progress)
     return analyze_history(history, header, trailer)
