@@ -139,3 +139,97 @@ def test_record_imports_while_recording_and_matches_a_later_import(tmp_path: Pat
     assert len(rec_trailer["copies"]) == 3 and rec_trailer["interrupted"] is False
     header = json.loads((tmp_path / "rec.jsonl").read_text().split("\n", 1)[0])
     assert header["live_import"] is (mode == [])
+
+
+class _GrowingRaw:
+    """A raw file whose writer appends between two reads: each read returns
+    the next scripted piece, b"" standing for "at the end of the file now"."""
+
+    def __init__(self, pieces: list[bytes]):
+        self.pieces = list(pieces)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if not self.pieces:
+            return 0
+        piece = self.pieces.pop(0)
+        buf[:len(piece)] = piece
+        return len(piece)
+
+
+def _follow_all(pieces: list[bytes]) -> list[bytes]:
+    import io
+    from tracer.strace_import import Follow
+
+    class Raw(_GrowingRaw, io.RawIOBase):
+        pass
+
+    follow = Follow()
+    follow.POLL = 0.001
+    fh = io.BufferedReader(Raw(pieces))
+    out = []
+    for line in follow.lines(fh):
+        out.append(line)
+        if len(out) == 3:
+            follow.done.set()
+    return out
+
+
+def test_a_line_completed_while_being_read_comes_back_whole() -> None:
+    # strace writes "exit_group(0" and, when another pid's event comes,
+    # " <unfinished ...>\n": the reader sees the end of the file in between.
+    pieces = [b"1 a()  = 0\n2 exit_group(0", b"", b" <unfinished ...>\n3 b(", b"",
+              b") = 0\n", b""]
+    lines = _follow_all(pieces)
+    assert lines == [b"1 a()  = 0\n", b"2 exit_group(0 <unfinished ...>\n", b"3 b() = 0\n"]
+
+
+def test_followed_lines_are_whole_whatever_the_cuts(tmp_path: Path) -> None:
+    # A writer appending one line byte by byte races the reader for real.
+    from tracer.strace_import import Follow
+    text = b"".join(b"%d openat(AT_FDCWD, \"/p/%d\", O_RDONLY) = 3\n" % (i, i) for i in range(400))
+    path = tmp_path / "g.log"
+    path.write_bytes(b"")
+    follow = Follow()
+    follow.POLL = 0.0005
+
+    def write() -> None:
+        with open(path, "ab", buffering=0) as fh:
+            for i in range(0, len(text), 7):
+                fh.write(text[i:i + 7])
+                if i % 91 == 0:
+                    time.sleep(0.0002)
+        follow.done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(path, "rb") as fh:
+        got = list(follow.lines(fh))
+    writer.join()
+    assert got == text.splitlines(keepends=True)
+
+
+@needs_strace
+def test_soak_many_copies_of_a_short_command_lose_no_line(tmp_path: Path) -> None:
+    """512 copies of `true` make strace interleave (and cut) lines of many
+    pids at a high rate: the live import must read every one whole, run
+    after run, and equal an import of the kept log."""
+    cli = [sys.executable, "-m", "fsrace.cli"]
+    for run in range(4):
+        out, raw = tmp_path / f"r{run}.jsonl", tmp_path / f"r{run}.log"
+        rec = subprocess.run([*cli, "record", "-j", "512", "-o", str(out), "--keep-strace",
+                              str(raw), "--", "true"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert rec.returncode == 0, rec.stderr
+        imp = subprocess.run([*cli, "import", str(raw), "--cwd", str(tmp_path),
+                              "-o", str(tmp_path / "imp.jsonl")],
+                             capture_output=True, text=True, timeout=300)
+        assert imp.returncode == 0, imp.stderr
+        rec_events, rec_trailer = _events(out)
+        imp_events, imp_trailer = _events(tmp_path / "imp.jsonl")
+        assert rec_trailer["unparsed"] == 0, rec_trailer["unparsed_samples"]
+        assert rec_trailer["lines_read"] == raw.read_bytes().count(b"\n")
+        assert len(rec_events) > 512 * 10 and rec_events == imp_events
+        assert sum(e["type"] == "exit" for e in rec_events) == 513   # every copy + launcher

@@ -101,25 +101,31 @@ class Follow:
 
     #: Seconds to wait at the end of the file before looking again.
     POLL = 0.05
+    #: Bytes read at a time.
+    BLOCK = 1 << 20
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.abort = threading.Event()
 
     def lines(self, fh: IO[bytes]) -> Iterator[bytes]:
-        """Yield the complete lines of ``fh`` as they are written."""
+        """Yield the complete lines of ``fh`` as they are written.
+
+        Reads blocks and cuts them at newlines itself: ``readlines()`` on a
+        growing file returns a line cut at the end of the file and, when
+        the writer appends the rest during the same call, that rest as a
+        second "line" -- one call torn in two.
+        """
         partial = b""
         while True:
-            batch = fh.readlines(1 << 20)
+            block = fh.read(self.BLOCK)
             if self.abort.is_set():
                 raise KeyboardInterrupt
-            if batch:
-                if partial:
-                    batch[0] = partial + batch[0]
-                    partial = b""
-                if not batch[-1].endswith(b"\n"):
-                    partial = batch.pop()
-                yield from batch
+            if block:
+                parts = (partial + block).split(b"\n") if partial else block.split(b"\n")
+                partial = parts.pop()   # b"" when the block ended with a newline
+                for part in parts:
+                    yield part + b"\n"
                 continue
             if self.done.is_set():
                 # The writer has exited: this read sees all it wrote.
