@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tracer.eventlog import EventLogError, looks_like_event_log, open_event_log
-from tracer.strace_import import ImportError_, stream_strace
+from fsrace.tracer.eventlog import EventLogError, looks_like_event_log, open_event_log
+from fsrace.tracer.strace_import import ImportError_, stream_strace
 
 from .history import History, HistoryBuilder
 

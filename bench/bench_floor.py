@@ -52,8 +52,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from tracer.strace_import import import_strace
-    from tracer.strace_parse import _CALL_match
+    from fsrace.tracer.strace_import import import_strace
+    from fsrace.tracer.strace_parse import _CALL_match
 
     def scan():
         n = 0

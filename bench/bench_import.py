@@ -40,11 +40,11 @@ if what == "scan":
         for _line in fh:
             n += 1
 elif what == "import":
-    from tracer.strace_import import import_strace
+    from fsrace.tracer.strace_import import import_strace
     n = import_strace([log], out).lines_read
 else:
-    from analyzers.load import load_history
-    from analyzers.analyze import analyze_history
+    from fsrace.analyzers.load import load_history
+    from fsrace.analyzers.analyze import analyze_history
     h, head, tr = load_history([log])
     a = analyze_history(h, head, tr)
     n = tr["lines_read"]

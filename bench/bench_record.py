@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import seed_workload as seed  # noqa: E402
-from tracer.syscalls import strace_trace_expression  # noqa: E402
+from fsrace.tracer.syscalls import strace_trace_expression  # noqa: E402
 
 
 def timed(argv: list[str], env: dict, cwd: Path) -> float:

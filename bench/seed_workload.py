@@ -251,7 +251,7 @@ def strace_argv(log: Path, expression: str | None = None) -> list[str]:
         repo = str(Path(__file__).resolve().parent.parent)
         if repo not in sys.path:
             sys.path.insert(0, repo)
-        from tracer.syscalls import strace_trace_expression
+        from fsrace.tracer.syscalls import strace_trace_expression
         expression = strace_trace_expression()
     return ["strace", "-f", "-ttt", "-T", "-s", "4096", "--seccomp-bpf", "-e", expression,
             "-o", str(log), "--"]

@@ -8,54 +8,32 @@ for an internal error).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from fsrace.safe_text import printable
-
-EXIT_USAGE = 2
-
-
-def err_console() -> Console:
-    """Console for progress and messages (stderr); plain when not a terminal."""
-    return Console(stderr=True, highlight=False)
-
-
-def out_console(file: Any = None) -> Console:
-    """Console for reports (stdout or a file); wide when not a terminal."""
-    console = Console(file=file, highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 140
-    return console
-
-
-class UserError(click.ClickException):
-    """An error the user can fix: printed as one message, exit status 2."""
-
-    exit_code = EXIT_USAGE
-
-    def show(self, file: Any = None) -> None:  # noqa: D102 - click API
-        console = err_console()
-        console.print(Text("fsrace: ", style="bold red") + Text(printable(self.message)))
-
+import fsrace.fixtures.installer
+from fsrace.console import UserError, err_console, out_console
+from fsrace.gallery import demo
+from fsrace.pipeline import (analyze_with_timeline, do_record, exit_status_for,
+                             print_record_summary, run_analysis, run_import, write_report)
+from fsrace.reports.safe_text import printable
+from fsrace.stress import compare_cmd, stress_cmd
 
 def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     """Translate the library's errors into UserError at the CLI boundary."""
     import functools
 
-    from analyzers.load import LoadError
-    from tracer.eventlog import EventLogError
-    from tracer.strace_backend import RecordError
-    from tracer.strace_import import ImportError_
+    from fsrace.analyzers.load import LoadError
+    from fsrace.tracer.eventlog import EventLogError
+    from fsrace.tracer.strace_backend import RecordError
+    from fsrace.tracer.strace_import import ImportError_
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -80,27 +58,6 @@ def cli() -> None:
 
 
 # ---------------------------------------------------------------- import
-
-@contextlib.contextmanager
-def _byte_progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar by bytes (only on a terminal); yields its ``on_progress(done, total)``."""
-    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(label, total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
-
-        yield on_progress
-
-
-def run_import(inputs: list[str], output: str, console: Console, **kwargs: Any):
-    """Import strace logs with a progress bar (by bytes) on a terminal."""
-    from tracer.strace_import import import_strace
-
-    with _byte_progress(console, "importing") as on_progress:
-        return import_strace(inputs, output, on_progress=on_progress, **kwargs)
-
 
 def _report_import(console: Console, stats: Any, output: str) -> None:
     paths, unresolved = stats.paths, stats.unresolved
@@ -137,105 +94,6 @@ def import_cmd(logs: tuple[str, ...], output: str, initial_cwd: str | None) -> N
 
 # ---------------------------------------------------------------- record
 
-def _status_printer(console: Console):
-    """A live status line for recording (only on a terminal)."""
-    from rich.live import Live
-
-    live = Live(Text(""), console=console, transient=True, refresh_per_second=4,
-                auto_refresh=False) if console.is_terminal else None
-
-    def on_status(status: Any) -> None:
-        if live is not None:
-            live.update(Text(f"recording: {status.elapsed:6.1f} s, "
-                             f"{status.live_processes} processes, "
-                             f"log {status.log_bytes / 1e6:.1f} MB"), refresh=True)
-    return live, on_status
-
-
-def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
-              console: Console, stdout: Any = None, stderr: Any = None,
-              import_after: bool = False) -> tuple[Any, Any]:
-    """Record ``copies`` concurrent copies of ``cmd`` and import the log.
-
-    The import runs beside the recording (at low CPU priority), reading
-    strace's log as it is written; ``import_after`` starts it only once
-    the command has ended.
-    """
-    from tracer.live_import import LiveImport
-    from tracer.strace_backend import record
-
-    workdir = None
-    if keep_strace:
-        strace_log = Path(keep_strace)
-    else:
-        workdir = tempfile.mkdtemp(prefix="fsrace-")
-        strace_log = Path(workdir) / "strace.log"
-    importer = LiveImport(strace_log, output, command=cmd, initial_cwd=os.getcwd())
-
-    header: dict[str, Any] = {}
-
-    def on_started(argv: list[str], version: str, started: float) -> None:
-        header.update({"backend": "strace", "command": cmd, "copies": copies,
-                       "strace_argv": argv, "strace_version": version, "clock": "unix",
-                       "start_time": started, "created_by": "fsrace record",
-                       "live_import": not import_after})
-        if not import_after:
-            importer.start(header)
-
-    live, on_status = _status_printer(console)
-    try:
-        try:
-            importer.prepare()
-        except OSError as exc:
-            raise UserError(f"cannot write the strace log {strace_log}: {exc.strerror}") from None
-        try:
-            if live is not None:
-                live.start()
-            try:
-                result = record(cmd, copies=copies, strace_log=strace_log, on_status=on_status,
-                                stdout=stdout, stderr=stderr, on_started=on_started)
-            finally:
-                if live is not None:
-                    live.stop()
-        except BaseException:
-            importer.cancel()
-            raise
-        importer.trailer_extra.update({
-            "interrupted": result.interrupted,
-            "copies": [{"pid": c.pid, "exit_code": c.exit_code, "signal": c.signal}
-                       for c in result.copies],
-            "launcher_pid": result.launcher_pid, "exit_status": result.exit_status,
-            "duration": result.ended - result.started, "recorder_warnings": result.warnings})
-        if import_after:
-            importer.start(header)
-        with _byte_progress(console, "importing") as on_progress:
-            stats = importer.finish(on_progress)
-        return result, stats
-    finally:
-        if workdir is not None:
-            for name in os.listdir(workdir):
-                os.unlink(os.path.join(workdir, name))
-            os.rmdir(workdir)
-
-
-def print_record_summary(console: Console, result: Any, stats: Any, output: str) -> None:
-    """The one-screen summary after recording."""
-    codes = ", ".join(
-        (f"{c.pid}:{c.signal}" if c.signal else f"{c.pid}:{c.exit_code}") for c in result.copies)
-    failed = sum(1 for c in result.copies if c.signal or c.exit_code)
-    share = 100.0 * (stats.paths - stats.unresolved) / stats.paths if stats.paths else 100.0
-    title = "interrupted" if result.interrupted else "recorded"
-    console.print(Text(f"fsrace {title}: {len(result.copies)} cop{'y' if len(result.copies) == 1 else 'ies'}"
-                       f", {failed} failed; {stats.processes} processes, {stats.events} events "
-                       f"in {result.ended - result.started:.1f} s", style="bold"))
-    console.print(Text(f"  exit codes (pid:code): {codes}"))
-    console.print(Text(f"  paths resolved: {share:.2f}% of {stats.paths}; "
-                       f"unparsed lines: {stats.unparsed}"))
-    console.print(Text(f"  event log: {printable(output)}"))
-    for warning in list(result.warnings) + list(stats.warnings):
-        console.print(Text("  warning: " + printable(warning), style="yellow"))
-
-
 @cli.command("record", context_settings={"ignore_unknown_options": True})
 @click.option("-o", "--output", default="fsrace-events.jsonl", show_default=True,
               help="Event log to write (.jsonl or .jsonl.gz).")
@@ -262,7 +120,7 @@ def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
     """
     console = err_console()
     if backend == "fanotify":
-        from tracer.fanotify_backend import record as fan_record
+        from fsrace.tracer.fanotify_backend import record as fan_record
         result, stats = fan_record(list(cmd), output, copies, list(mounts) or None)
     else:
         result, stats = do_record(list(cmd), output, copies, keep_strace, console,
@@ -286,7 +144,7 @@ def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> N
 
     Runs until Ctrl-C or --duration; then `fsrace analyze` the log.
     """
-    from tracer.fanotify_backend import watch
+    from fsrace.tracer.fanotify_backend import watch
 
     console = err_console()
     stats, interrupted = watch(list(mounts), output, duration)
@@ -298,52 +156,6 @@ def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> N
 
 
 # ---------------------------------------------------------------- analyze
-
-SEVERITIES = ("info", "warning", "error")
-
-
-def exit_status_for(analysis: Any, fail_on: str) -> int:
-    """0 when no finding is at or above ``fail_on``, else 1."""
-    if fail_on == "never":
-        return 0
-    floor = SEVERITIES.index(fail_on)
-    return 1 if any(SEVERITIES.index(f.severity) >= floor for f in analysis.findings) else 0
-
-
-def run_analysis(inputs: list[str], console: Console, initial_cwd: str | None = None):
-    """Load (importing strace logs on the fly) and analyse."""
-    from analyzers.analyze import analyze_history
-    from analyzers.load import load_history
-
-    with _byte_progress(console, "analysing") as on_progress:
-        history, header, trailer = load_history(inputs, initial_cwd=initial_cwd,
-                                                on_progress=on_progress)
-    return analyze_history(history, header, trailer)
-
-
-def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str = "warning",
-                 timeline: Any = None) -> None:
-    """Render the report in ``fmt`` to ``output`` (stdout when None or -)."""
-    from analyzers.report_json import render_json
-    from analyzers.report_text import render_text
-
-    to_stdout = output in (None, "-")
-    stream = sys.stdout if to_stdout else open(output, "w", encoding="utf-8", errors="surrogateescape")
-    try:
-        if fmt == "json":
-            stream.write(render_json(analysis) + "\n")
-        elif fmt in ("html", "perfetto"):
-            from analyzers.report_html import render_html
-            from analyzers.report_perfetto import render_perfetto
-            stream.write((render_html if fmt == "html" else render_perfetto)(analysis, timeline))
-        else:
-            console = out_console(stream) if to_stdout else Console(file=stream, width=160,
-                                                                    color_system=None)
-            render_text(analysis, console, min_severity=min_severity)
-    finally:
-        if not to_stdout:
-            stream.close()
-
 
 @cli.command("analyze")
 @click.argument("logs", nargs=-1, required=True)
@@ -367,7 +179,6 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
     console = err_console()
     timeline = None
     if fmt in ("html", "perfetto"):  # these also draw durations, threads and locks
-        from analyzers.report_perfetto import analyze_with_timeline
         analysis, timeline = analyze_with_timeline(list(logs), console, initial_cwd)
     else:
         analysis = run_analysis(list(logs), console, initial_cwd)
@@ -404,7 +215,6 @@ def demo_cmd(name: str | None, list_only: bool, fixed: bool, copies: int, files:
     import shutil
 
     if name is not None or list_only:
-        from fsrace.gallery import demo
         sys.exit(demo(name, fixed, copies, keep, fmt, list_only, err_console()))
     console = err_console()
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="fsrace-demo-"))
@@ -414,7 +224,7 @@ def demo_cmd(name: str | None, list_only: bool, fixed: bool, copies: int, files:
         shutil.rmtree(target)
     target.mkdir()
     events = str(base / "events.jsonl")
-    installer = Path(__file__).resolve().parent.parent / "fixtures" / "installer.py"
+    installer = Path(fsrace.fixtures.installer.__file__)
     cmd = [sys.executable, str(installer), str(target), "--files", str(files)]
     if fixed:
         cmd.append("--lock")
@@ -442,8 +252,7 @@ def demo_cmd(name: str | None, list_only: bool, fixed: bool, copies: int, files:
 @_guard
 def explain_cmd(log: str, finding_id: str, initial_cwd: str | None) -> None:
     """Tell the story of one finding (F1, F2 ... as `fsrace analyze LOG` lists them)."""
-    from analyzers.explain import UnknownFinding, render_explanation
-    from analyzers.report_perfetto import analyze_with_timeline
+    from fsrace.reports.explain import UnknownFinding, render_explanation
 
     analysis, timeline = analyze_with_timeline([log], err_console(), initial_cwd)
     try:
@@ -453,8 +262,6 @@ def explain_cmd(log: str, finding_id: str, initial_cwd: str | None) -> None:
 
 
 # ------------------------------------------------- stress and compare (issue 4)
-
-from fsrace.stress import compare_cmd, stress_cmd  # noqa: E402
 
 cli.add_command(stress_cmd)
 cli.add_command(compare_cmd)

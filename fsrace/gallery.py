@@ -22,10 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fsrace.safe_text import printable
+from fsrace.reports.safe_text import printable
 
-ROOT = Path(__file__).resolve().parent.parent
-GALLERY_DIR = ROOT / "fixtures" / "gallery"
+import fsrace.fixtures.gallery
+
+GALLERY_DIR = Path(fsrace.fixtures.gallery.__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def seen_kinds(analysis: Any, floor: str = "warning") -> set[str]:
 def run_race(name: str, fixed: bool, copies: int | None, workdir: Path, console: Console,
              fmt: str = "text", show: bool = True) -> tuple[Any, Any]:
     """Record ``copies`` copies of gallery program ``name``; analyse; print the report."""
-    from fsrace.cli import do_record, print_record_summary, run_analysis, write_report
+    from fsrace.pipeline import do_record, print_record_summary, run_analysis, write_report
 
     race = GALLERY[name]
     target = workdir / "target"
@@ -132,7 +133,7 @@ def run_race(name: str, fixed: bool, copies: int | None, workdir: Path, console:
 def demo(name: str | None, fixed: bool, copies: int | None, keep: str | None, fmt: str,
          list_only: bool, console: Console) -> int:
     """``fsrace demo --list`` / ``fsrace demo NAME``; returns the exit status."""
-    from fsrace.cli import UserError, out_console
+    from fsrace.console import UserError, out_console
 
     if list_only or name is None:
         out_console().print(list_table())
@@ -161,7 +162,7 @@ def demo(name: str | None, fixed: bool, copies: int | None, keep: str | None, fm
             line = Text(f"{race.kind} did not show this time (races depend on timing): run it "
                         "again or with more copies (-j)", style="yellow")
         console.print(line)
-    from fsrace.cli import exit_status_for
+    from fsrace.pipeline import exit_status_for
     return exit_status_for(analysis, "warning")
 
 

@@ -84,11 +84,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from analyzers.compare import (
+from fsrace.analyzers.compare import (
     STRESS_FORMAT, CompareError, aggregate_sites, compare, compare_exit_status, format_rate,
-    load_runset, rate_dict, render_compare_text)
-from analyzers.sites import SEVERITY_RANK
-from fsrace.safe_text import printable
+    load_runset, rate_dict)
+from fsrace.analyzers.sites import SEVERITY_RANK
+from fsrace.reports.report_compare import render_compare_text
+from fsrace.reports.safe_text import printable
 
 SUMMARY_VERSION = "1.0"
 
@@ -154,7 +155,7 @@ def run_untraced(cmd: list[str], copies: int, cwd: str, output: Any) -> tuple[li
 
     Returns (copies as dicts, interrupted).
     """
-    from tracer.strace_backend import LAUNCHER, _parse_status
+    from fsrace.tracer.strace_backend import LAUNCHER, _parse_status
 
     status_r, status_w = os.pipe()
     argv = [sys.executable, "-I", "-S", str(LAUNCHER), "-j", str(copies),
@@ -230,8 +231,8 @@ def run_traced(cmd: list[str], copies: int, cwd: str, rdir: Path, output: Any,
     handled by ``record`` (interrupted=True); during the import it leaves a
     marked, partial event log and propagates.
     """
-    from tracer.strace_backend import record
-    from tracer.strace_import import import_strace
+    from fsrace.tracer.strace_backend import record
+    from fsrace.tracer.strace_import import import_strace
 
     strace_log = rdir / "strace.log"
     result = record(cmd, copies=copies, strace_log=strace_log, cwd=cwd,
@@ -261,9 +262,9 @@ def run_traced(cmd: list[str], copies: int, cwd: str, rdir: Path, output: Any,
 
 def analyse_round(rdir: Path) -> dict[str, Any]:
     """Analyse ``rdir/events.jsonl``, write ``rdir/report.json``, return the report."""
-    from analyzers.analyze import analyze_history
-    from analyzers.load import load_history
-    from analyzers.report_json import report_dict
+    from fsrace.analyzers.analyze import analyze_history
+    from fsrace.analyzers.load import load_history
+    from fsrace.reports.report_json import report_dict
 
     history, header, trailer = load_history([str(rdir / "events.jsonl")])
     analysis = analyze_history(history, header, trailer)
@@ -301,7 +302,7 @@ def invocation_numbers(events_path: Path, wanted: dict[int, str]) -> dict[int, t
     strace counts injections per syscall and per tracee (thread), from 1.
     Returns seq -> (tid, n).
     """
-    from tracer.eventlog import open_event_log
+    from fsrace.tracer.eventlog import open_event_log
 
     names = set(wanted.values())
     counts: dict[tuple[int, str], int] = {}
@@ -725,11 +726,11 @@ def stress_cmd(copies: int, rounds: int, setup: str | None, cleanup: str | None,
 
     Exit status: 1 if any error finding or failed copy, else 0; 2 usage.
     """
-    from fsrace.cli import UserError, err_console, out_console
-    from tracer.strace_backend import RecordError, find_strace
-    from tracer.eventlog import EventLogError
-    from tracer.strace_import import ImportError_
-    from analyzers.load import LoadError
+    from fsrace.console import UserError, err_console, out_console
+    from fsrace.tracer.strace_backend import RecordError, find_strace
+    from fsrace.tracer.eventlog import EventLogError
+    from fsrace.tracer.strace_import import ImportError_
+    from fsrace.analyzers.load import LoadError
 
     console = err_console()
     if amplify and no_trace:
@@ -802,9 +803,9 @@ def compare_cmd(before: str, after: str, fmt: str, output: str | None, no_order:
     Exit status: 1 when AFTER has an error or warning site BEFORE lacked,
     else 0; 2 bad input.
     """
-    from fsrace.cli import UserError, err_console, out_console
-    from analyzers.load import LoadError
-    from tracer.eventlog import EventLogError
+    from fsrace.console import UserError, err_console, out_console
+    from fsrace.analyzers.load import LoadError
+    from fsrace.tracer.eventlog import EventLogError
 
     console = err_console()
     try:

@@ -93,7 +93,7 @@ class Trace:
                    "child": child, "child_proc": str(child), "code": code})
 
     def analyze(self):
-        from analyzers.analyze import analyze_events
+        from fsrace.analyzers.analyze import analyze_events
         return analyze_events(self.events)
 
 

@@ -327,7 +327,7 @@ def test_descendant_failure_explains_the_parent(trace: Trace) -> None:
 
 
 def test_sites_fold_random_names_and_versions() -> None:
-    from analyzers.sites import normalize_path
+    from fsrace.analyzers.sites import normalize_path
     assert normalize_path("/v/.tmpnLA8ja/index.j2") == "/v/.tmp*/index.j2"
     assert normalize_path("/v/site-packages/jupyterlab-4.6.6.data/x") == \
         "/v/site-packages/jupyterlab-*.data/x"

@@ -14,11 +14,11 @@ import pytest
 
 from conftest import ROOT, Trace
 
-from analyzers.compare import (
+from fsrace.analyzers.compare import (
     aggregate_sites, compare, compare_exit_status, fisher_exact, load_runset,
     ordering_for_site, rate_dict, relative_site, wilson_interval)
-from analyzers.history import build_history
-from analyzers.report_json import report_dict
+from fsrace.analyzers.history import build_history
+from fsrace.reports.report_json import report_dict
 
 
 # ------------------------------------------------------------------ statistics
@@ -102,8 +102,8 @@ def _locked_trace(base: str = "/w") -> Trace:
 
 def _write_run(tmp: Path, name: str, trace: Trace, cwd: str = "/w") -> Path:
     """A one-round stress directory from a hand-made trace."""
-    from analyzers.analyze import analyze_events
-    from tracer.eventlog import EventLogWriter
+    from fsrace.analyzers.analyze import analyze_events
+    from fsrace.tracer.eventlog import EventLogWriter
 
     d = tmp / name
     rdir = d / "round-001"

@@ -13,8 +13,8 @@ GALLERY = DATA / "strace" / "gallery"
 
 
 def _story(t: Trace, fid: str = "F1") -> str:
-    from analyzers.explain import render_explanation
-    from analyzers.report_perfetto import analyze_events_with_timeline
+    from fsrace.reports.explain import render_explanation
+    from fsrace.analyzers.timeline import analyze_events_with_timeline
 
     a, tl = analyze_events_with_timeline(t.events)
     console = Console(record=True, width=200, color_system=None)

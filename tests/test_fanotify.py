@@ -20,8 +20,8 @@ import pytest
 
 from conftest import ROOT, Trace, index_reachable
 
-from tracer import fanotify_backend as fb
-from tracer.proc_connector import ProcEvent
+from fsrace.tracer import fanotify_backend as fb
+from fsrace.tracer.proc_connector import ProcEvent
 
 INSTALLER = ROOT / "fixtures" / "installer.py"
 RACE_KINDS = {"removed-while-in-use", "filled-while-removing"}
@@ -208,7 +208,7 @@ def _two_installs(t: Trace, overlapping: bool) -> None:
 def test_time_judgement_reports_interleaved_races_and_labels_them():
     t = Trace()
     _two_installs(t, overlapping=True)
-    from analyzers.analyze import analyze_events
+    from fsrace.analyzers.analyze import analyze_events
     a = analyze_events(t.events, dict(INVISIBLE))
     bad = [f for f in a.findings if f.severity in ("warning", "error")]
     assert bad and {f.judged_by for f in a.findings} == {"time"}
@@ -219,7 +219,7 @@ def test_time_judgement_drops_work_that_did_not_interleave():
     # What a locked run looks like when the locks are invisible.
     t = Trace()
     _two_installs(t, overlapping=False)
-    from analyzers.analyze import analyze_events
+    from fsrace.analyzers.analyze import analyze_events
     assert analyze_events(t.events, dict(INVISIBLE)).findings == []
     # The same log from a backend that sees everything: happens-before says race.
     plain = analyze_events(t.events, {"backend": "strace"})
@@ -229,8 +229,8 @@ def test_time_judgement_drops_work_that_did_not_interleave():
 def test_report_json_says_what_the_source_could_not_see():
     t = Trace()
     _two_installs(t, overlapping=True)
-    from analyzers.analyze import analyze_events
-    from analyzers.report_json import report_dict
+    from fsrace.analyzers.analyze import analyze_events
+    from fsrace.reports.report_json import report_dict
     rep = report_dict(analyze_events(t.events, dict(INVISIBLE)))
     assert rep["source"]["invisible"] == fb.INVISIBLE
     assert rep["findings"] and all(f["judged_by"] == "time" for f in rep["findings"])
@@ -246,7 +246,7 @@ def _live_refusal() -> str | None:
     try:
         group = fb.FanotifyGroup([str(ROOT)])
         group.close()
-        from tracer.proc_connector import ProcConnector
+        from fsrace.tracer.proc_connector import ProcConnector
         ProcConnector().close()
     except Exception as exc:  # noqa: BLE001 - the refusal is the skip reason
         return f"live fanotify recording refused here: {exc}"
@@ -310,8 +310,8 @@ def test_record_rejects_a_missing_command_cleanly(tmp_path):
 def test_without_privilege_the_error_names_the_capability_and_strace():
     # Import first (the interpreter may live under /root), then drop to nobody.
     code = ("import os, sys; sys.path.insert(0, %r)\n"
-            "from tracer import fanotify_backend as fb\n"
-            "from tracer.strace_backend import RecordError\n"
+            "from fsrace.tracer import fanotify_backend as fb\n"
+            "from fsrace.tracer.strace_backend import RecordError\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "try:\n fb.FanotifyGroup(['/'])\nexcept RecordError as e:\n print(e)\n" % str(ROOT))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

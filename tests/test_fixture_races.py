@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT, needs_strace
-from analyzers.analyze import analyze_history
-from analyzers.load import load_history
+from fsrace.analyzers.analyze import analyze_history
+from fsrace.analyzers.load import load_history
 
 LOGS = DATA / "strace"
 

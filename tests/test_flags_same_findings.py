@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from analyzers.analyze import analyze_history
-from analyzers.load import load_history
+from fsrace.analyzers.analyze import analyze_history
+from fsrace.analyzers.load import load_history
 
 SRC = DATA / "strace" / "installer" / "racy-fail.log.gz"
 LINE = re.compile(r"^(\d+)\s+(\d+\.\d+) (.*?)(?: <\d+\.\d+>)?$")

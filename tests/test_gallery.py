@@ -54,8 +54,8 @@ def test_unknown_demo_name_is_a_usage_error() -> None:
 # ------------------------------------------------- the committed recordings
 
 def _analyze(log: Path):
-    from analyzers.analyze import analyze_history
-    from analyzers.load import load_history
+    from fsrace.analyzers.analyze import analyze_history
+    from fsrace.analyzers.load import load_history
 
     return analyze_history(*load_history([str(log)]))
 

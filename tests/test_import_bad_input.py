@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tracer.eventlog import open_event_log
-from tracer.strace_import import ImportError_, import_strace
+from fsrace.tracer.eventlog import open_event_log
+from fsrace.tracer.strace_import import ImportError_, import_strace
 
 GOOD = [
     '100  execve("/bin/sh", ["sh", "-c", "x"], 0x7ffd /* 3 vars */) = 0',

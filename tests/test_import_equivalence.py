@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from tracer.eventlog import open_event_log
-from tracer.strace_import import ImportError_, import_strace
+from fsrace.tracer.eventlog import open_event_log
+from fsrace.tracer.strace_import import ImportError_, import_strace
 
 SCEN = DATA / "strace" / "scenario"
 SINGLE = ["plain", "t", "tt", "ttt", "r", "ttt-T", "y", "yy", "decode-fds-path", "x", "xx",

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT, needs_strace
-from tracer.live_import import LiveImport
-from tracer.strace_import import import_strace
+from fsrace.tracer.live_import import LiveImport
+from fsrace.tracer.strace_import import import_strace
 
 LOG = DATA / "strace" / "installer" / "racy-fail.log.gz"
 
@@ -161,7 +161,7 @@ class _GrowingRaw:
 
 def _follow_all(pieces: list[bytes]) -> list[bytes]:
     import io
-    from tracer.strace_import import Follow
+    from fsrace.tracer.strace_import import Follow
 
     class Raw(_GrowingRaw, io.RawIOBase):
         pass
@@ -188,7 +188,7 @@ def test_a_line_completed_while_being_read_comes_back_whole() -> None:
 
 def test_followed_lines_are_whole_whatever_the_cuts(tmp_path: Path) -> None:
     # A writer appending one line byte by byte races the reader for real.
-    from tracer.strace_import import Follow
+    from fsrace.tracer.strace_import import Follow
     text = b"".join(b"%d openat(AT_FDCWD, \"/p/%d\", O_RDONLY) = 3\n" % (i, i) for i in range(400))
     path = tmp_path / "g.log"
     path.write_bytes(b"")

@@ -120,7 +120,8 @@ def _check_pairs(trace: dict, analysis) -> None:
 
 
 def _export(log: Path):
-    from analyzers.report_perfetto import analyze_with_timeline, render_perfetto
+    from fsrace.pipeline import analyze_with_timeline
+    from fsrace.reports.report_perfetto import render_perfetto
 
     a, tl = analyze_with_timeline([str(log)])
     text = render_perfetto(a, tl)
@@ -146,7 +147,7 @@ def test_gallery_exports_are_valid(name: str) -> None:
 
 
 def test_export_without_timestamps_uses_event_order() -> None:
-    from analyzers.report_perfetto import perfetto_dict
+    from fsrace.reports.report_perfetto import perfetto_dict
 
     t = Trace()
     t.fork(1, 2)

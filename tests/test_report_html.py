@@ -272,7 +272,7 @@ def _hostile_trace() -> Trace:
 
 
 def test_embedded_json_cannot_end_the_script_block() -> None:
-    from analyzers.report_html import embed_json, render_html
+    from fsrace.reports.report_html import embed_json, render_html
 
     a = _hostile_trace().analyze()
     assert a.findings
@@ -291,7 +291,7 @@ def test_embedded_json_cannot_end_the_script_block() -> None:
 
 
 def test_csp_forbids_network_and_foreign_scripts() -> None:
-    from analyzers.report_html import render_html
+    from fsrace.reports.report_html import render_html
 
     page = render_html(_hostile_trace().analyze())
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
@@ -303,7 +303,7 @@ def test_csp_forbids_network_and_foreign_scripts() -> None:
 
 
 def test_budget_aggregates_the_rest() -> None:
-    from analyzers.report_html import html_model
+    from fsrace.reports.report_html import html_model
 
     t = Trace()
     t.fork(1, 2)
@@ -332,7 +332,7 @@ def _record_hostile(tmp_path: Path) -> Path:
         target = tmp_path / f"target{attempt}"
         log = tmp_path / f"hostile{attempt}.jsonl"
         _cli("record", "-j", "3", "-o", str(log), "--", sys.executable, "-m",
-             "fixtures.gallery.hostile_names", str(target), "--rounds", "15", timeout=300)
+             "fsrace.fixtures.gallery.hostile_names", str(target), "--rounds", "15", timeout=300)
         r = _cli("analyze", str(log), "--format", "json", "--fail-on", "never", timeout=300)
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
@@ -412,7 +412,7 @@ def test_seed_report_is_fast_and_readable(tmp_path: Path, browser: Browser) -> N
 
 def test_many_sites_are_capped(monkeypatch) -> None:
     """A run with more sites than the page lists: the rest are counted, pairs stay in budget."""
-    import analyzers.report_html as rh
+    import fsrace.reports.report_html as rh
 
     t = Trace()
     t.fork(1, 2)

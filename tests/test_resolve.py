@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracer.eventlog import open_event_log
-from tracer.strace_import import import_strace
+from fsrace.tracer.eventlog import open_event_log
+from fsrace.tracer.strace_import import import_strace
 
 ROOT_EXEC = '100  execve("/bin/prog", ["prog"], 0x7ffd /* 3 vars */) = 0'
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tracer import strace_backend as sb
-from tracer.strace_backend import RecordError, record, strace_command
+from fsrace.tracer import strace_backend as sb
+from fsrace.tracer.strace_backend import RecordError, record, strace_command
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "tracer" / "launcher.py"
@@ -138,7 +138,7 @@ def test_launcher_usage_errors():
 
 
 def test_launcher_runs_as_module(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "tracer.launcher", "-j", "2",
+    p = subprocess.run([sys.executable, "-m", "fsrace.tracer.launcher", "-j", "2",
                         "--", "sh", "-c", "exit 4"], cwd=REPO)
     assert p.returncode == 4
 
@@ -171,7 +171,7 @@ def test_strace_command_shape(tmp_path):
 def test_seccomp_fallback_for_old_strace(tmp_path, caplog):
     d = fake_strace(tmp_path, 'echo "strace -- version 5.2"\n')
     old = str(d / "strace")
-    with caplog.at_level(logging.WARNING, logger="tracer.strace_backend"):
+    with caplog.at_level(logging.WARNING, logger="fsrace.tracer.strace_backend"):
         assert sb.supports_seccomp_bpf(old) is False
         argv = strace_command(tmp_path / "x.log", ["true"], 1, strace=old)
     assert "--seccomp-bpf" not in argv
@@ -258,7 +258,7 @@ DRIVER = """
 import dataclasses, json, signal, sys
 sys.path.insert(0, {repo!r})
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from tracer.strace_backend import record, RecordError
+from fsrace.tracer.strace_backend import record, RecordError
 try:
     r = record(json.loads(sys.argv[3]), int(sys.argv[2]), sys.argv[1],
                interrupt_grace=float(sys.argv[4]) if len(sys.argv) > 4 else 0.5)

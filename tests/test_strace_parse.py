@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tracer.strace_parse import (
+from fsrace.tracer.strace_parse import (
     ParsedLine, decode_fd, decode_fd_full, decode_string, parse_line, split_args,
 )
 

@@ -57,7 +57,7 @@ def _summary(d: Path) -> dict:
 
 def test_plans_stall_the_earlier_access_longer_than_the_gap(tmp_path: Path) -> None:
     from fsrace.stress import amplify_plans, inject_args
-    from tracer.eventlog import EventLogWriter
+    from fsrace.tracer.eventlog import EventLogWriter
 
     rdir = tmp_path / "round-001"
     rdir.mkdir()

@@ -81,11 +81,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from tracer.eventlog import EventLogWriter
-from tracer.events import proc_key
-from tracer.proc_connector import ProcConnector, ProcEvent, describe_exit
-from tracer.strace_backend import LAUNCHER, CopyStatus, RecordError, _parse_status
-from tracer.termination import Terminate, install_terminate_handlers, restore_handlers
+from fsrace.tracer.eventlog import EventLogWriter
+from fsrace.tracer.events import proc_key
+from fsrace.tracer.proc_connector import ProcConnector, ProcEvent, describe_exit
+from fsrace.tracer.strace_backend import LAUNCHER, CopyStatus, RecordError, _parse_status
+from fsrace.tracer.termination import Terminate, install_terminate_handlers, restore_handlers
 
 log = logging.getLogger(__name__)
 

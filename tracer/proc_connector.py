@@ -26,7 +26,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.strace_backend import RecordError
+from fsrace.tracer.strace_backend import RecordError
 
 #: Kernel event codes (linux/cn_proc.h).
 FORK, EXEC, EXIT = 0x1, 0x2, 0x80000000

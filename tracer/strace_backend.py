@@ -60,8 +60,8 @@ from typing import Callable, Sequence
 
 import psutil
 
-from tracer.syscalls import strace_trace_expression
-from tracer.termination import Terminate, install_terminate_handlers, restore_handlers
+from fsrace.tracer.syscalls import strace_trace_expression
+from fsrace.tracer.termination import Terminate, install_terminate_handlers, restore_handlers
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,13 @@ import html
 import json
 from typing import Any
 
-from fsrace.safe_text import printable
+from fsrace.reports.safe_text import printable
 
-from .accesses import A_PROC, A_SEQ, classify
-from .analyze import Analysis
+from fsrace.analyzers.accesses import A_PROC, A_SEQ, classify
+from fsrace.analyzers.analyze import Analysis
 from .report_json import report_dict
-from .report_perfetto import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_PATH, E_PATH2, E_PROC, E_SEQ,
-                              E_SYSCALL, E_TS, Timeline, timeline_from_analysis)
+from fsrace.analyzers.timeline import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_PATH, E_PATH2, E_PROC, E_SEQ,
+                                       E_SYSCALL, E_TS, Timeline, timeline_from_analysis)
 
 #: Operations drawn as individual marks, at most.
 MARK_BUDGET = 5000

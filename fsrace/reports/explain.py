@@ -26,13 +26,13 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from fsrace.safe_text import printable
+from fsrace.reports.safe_text import printable
 
-from .accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
-from .analyze import Analysis
-from .report_perfetto import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_OFD, E_PATH, E_PROC, E_SEQ,
-                              E_SYSCALL, E_TS, Timeline)
-from .sites import Finding
+from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
+from fsrace.analyzers.analyze import Analysis
+from fsrace.analyzers.timeline import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_OFD, E_PATH, E_PROC, E_SEQ,
+                                       E_SYSCALL, E_TS, Timeline)
+from fsrace.analyzers.sites import Finding
 
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 #: Operations shown before the pair (the first touch is always shown).

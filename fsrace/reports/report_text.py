@@ -11,12 +11,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from fsrace.safe_text import printable
+from fsrace.reports.safe_text import printable
 
-from .accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
-from .analyze import Analysis
-from .conflict import Conflict
-from .sites import Finding
+from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
+from fsrace.analyzers.analyze import Analysis
+from fsrace.analyzers.conflict import Conflict
+from fsrace.analyzers.sites import Finding
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS, A_OTHER
-from .analyze import Analysis
-from .conflict import Conflict
-from .sites import Finding
+from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS, A_OTHER
+from fsrace.analyzers.analyze import Analysis
+from fsrace.analyzers.conflict import Conflict
+from fsrace.analyzers.sites import Finding
 
 FORMAT = "fsrace-report"
 VERSION = "1.0"
