@@ -109,3 +109,22 @@ def kinds(analysis, severity: str | None = None) -> set[str]:
 
 def warnings_or_worse(analysis) -> list:
     return [f for f in analysis.findings if f.severity in ("warning", "error")]
+
+
+@pytest.fixture(scope="session")
+def seed_strace_log(tmp_path_factory) -> Path:
+    """One real seed round (10 concurrent `uv sync` with uv 0.6.11) under
+    one `strace -f`, recorded once per test session.  Needs strace and the
+    package index (uv and the project's wheels are downloaded once)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (apt-get install strace)")
+    if not index_reachable():
+        pytest.skip("the package index (pypi.org) is not reachable: cannot install uv")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import seed_workload as seed
+
+    env = seed.prepare(seed.BROKEN_VERSION)
+    seed.reset(env)
+    log = tmp_path_factory.mktemp("seed") / "seed.log"
+    seed.run_group(env, 10, seed.strace_argv(log), out_dir=Path(str(log) + ".stderr"))
+    return log

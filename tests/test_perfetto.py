@@ -22,7 +22,6 @@ chrome://tracing implement):
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -32,7 +31,6 @@ import pytest
 
 from conftest import DATA, ROOT, Trace
 
-SEED_LOG = Path(os.environ.get("FSRACE_SEED_LOG", "/work/scratch/seed/logs/uv0611-fail-1.log"))
 GALLERY = DATA / "strace" / "gallery"
 
 METADATA = {"process_name": "name", "thread_name": "name", "process_sort_index": "sort_index",
@@ -164,18 +162,17 @@ def test_export_without_timestamps_uses_event_order() -> None:
     _check_pairs(trace, a)
 
 
-@pytest.mark.skipif(not SEED_LOG.exists(), reason=f"the seed log {SEED_LOG} is not here "
-                    "(record it with bench/seed_workload.py, or set FSRACE_SEED_LOG)")
-def test_seed_export_is_valid(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_seed_export_is_valid(tmp_path: Path, seed_strace_log: Path) -> None:
     out = tmp_path / "seed.trace.json"
-    r = subprocess.run([sys.executable, "-m", "fsrace.cli", "analyze", str(SEED_LOG), "--format",
+    r = subprocess.run([sys.executable, "-m", "fsrace.cli", "analyze", str(seed_strace_log), "--format",
                         "perfetto", "-o", str(out), "--fail-on", "never"],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr
     trace = json.loads(out.read_text())
     counts = validate(trace)
     report = json.loads(subprocess.run(
-        [sys.executable, "-m", "fsrace.cli", "analyze", str(SEED_LOG), "--format", "json",
+        [sys.executable, "-m", "fsrace.cli", "analyze", str(seed_strace_log), "--format", "json",
          "--fail-on", "never"], capture_output=True, text=True, cwd=ROOT, timeout=900).stdout)
     assert counts["flows"] == len(report["findings"]) > 0
     assert counts["X"] > 50_000

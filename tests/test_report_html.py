@@ -34,7 +34,6 @@ from conftest import DATA, ROOT, Trace, needs_strace
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 HOSTILE = "<script>alert(1)</script>"
-SEED_LOG = Path(os.environ.get("FSRACE_SEED_LOG", "/work/scratch/seed/logs/uv0611-fail-1.log"))
 
 
 def chromium_binary() -> str | None:
@@ -384,11 +383,10 @@ def test_stored_hostile_log_in_the_browser(tmp_path: Path, browser: Browser) -> 
 
 
 @needs_chromium
-@pytest.mark.skipif(not SEED_LOG.exists(), reason=f"the seed log {SEED_LOG} is not here "
-                    "(record it with bench/seed_workload.py, or set FSRACE_SEED_LOG)")
-def test_seed_report_is_fast_and_readable(tmp_path: Path, browser: Browser) -> None:
+@pytest.mark.slow
+def test_seed_report_is_fast_and_readable(tmp_path: Path, seed_strace_log: Path, browser: Browser) -> None:
     page = tmp_path / "seed.html"
-    r = _cli("analyze", str(SEED_LOG), "--format", "html", "-o", str(page), "--fail-on", "never",
+    r = _cli("analyze", str(seed_strace_log), "--format", "html", "-o", str(page), "--fail-on", "never",
              timeout=900)
     assert r.returncode == 0, r.stderr
     size = page.stat().st_size
