@@ -20,7 +20,9 @@ import pytest
 
 from conftest import ROOT, Trace, index_reachable
 
-from fsrace.tracer import fanotify_backend as fb
+from fsrace.tracer import fanotify_convert as converting
+from fsrace.tracer import fanotify_decode as decoding
+from fsrace.tracer import fanotify_kernel as kernel
 from fsrace.tracer.proc_connector import ProcEvent
 
 INSTALLER = ROOT / "fixtures" / "installer.py"
@@ -61,10 +63,10 @@ class FakeGroup:
 
 def convert(events: list, proc: list[ProcEvent] = (), root: int | None = None,
             known: dict[bytes, str] | None = None, lo: int = 0, hi: int = 100):
-    ns = fb.Namespace(FakeGroup(known or {handle(1): "/w"}))
-    counters = fb.Counters()
+    ns = decoding.Namespace(FakeGroup(known or {handle(1): "/w"}))
+    counters = decoding.Counters()
     out: list[dict] = []
-    conv = fb.Converter(ns, counters, out.append, 0.0, root_pid=root)
+    conv = converting.Converter(ns, counters, out.append, 0.0, root_pid=root)
     ns.prescan(events)
     conv.add_proc_events(list(proc))
     conv.batch(events, lo, hi)
@@ -82,17 +84,17 @@ def rows(out: list[dict]) -> list[tuple]:
 
 def test_decode_reads_names_handles_renames_and_counts_overflow():
     d, f = handle(1), handle(2)
-    buf = (event(fb.FAN_CREATE | fb.FAN_ONDIR, 10, info(fb.INFO_DFID_NAME, d, b"sub"),
-                 info(fb.INFO_FID, f))
-           + event(fb.FAN_Q_OVERFLOW, -1)
-           + event(fb.FAN_RENAME, 10, info(fb.INFO_OLD_DFID_NAME, d, b"a"),
-                   info(fb.INFO_NEW_DFID_NAME, f, b"b"), info(fb.INFO_FID, handle(3)))
-           + event(fb.FAN_OPEN, 99, info(fb.INFO_DFID_NAME, d, b"x")))   # our own pid
+    buf = (event(kernel.FAN_CREATE | kernel.FAN_ONDIR, 10, info(kernel.INFO_DFID_NAME, d, b"sub"),
+                 info(kernel.INFO_FID, f))
+           + event(kernel.FAN_Q_OVERFLOW, -1)
+           + event(kernel.FAN_RENAME, 10, info(kernel.INFO_OLD_DFID_NAME, d, b"a"),
+                   info(kernel.INFO_NEW_DFID_NAME, f, b"b"), info(kernel.INFO_FID, handle(3)))
+           + event(kernel.FAN_OPEN, 99, info(kernel.INFO_DFID_NAME, d, b"x")))   # our own pid
     out: list = []
-    c = fb.Counters()
-    fb.decode(buf, out, c, skip_pid=99)
-    assert out == [(fb.FAN_CREATE | fb.FAN_ONDIR, 10, d, b"sub", f, None, None),
-                   (fb.FAN_RENAME, 10, d, b"a", handle(3), f, b"b")]
+    c = decoding.Counters()
+    decoding.decode(buf, out, c, skip_pid=99)
+    assert out == [(kernel.FAN_CREATE | kernel.FAN_ONDIR, 10, d, b"sub", f, None, None),
+                   (kernel.FAN_RENAME, 10, d, b"a", handle(3), f, b"b")]
     assert (c.overflows, c.own, c.raw) == (1, 1, 3)
 
 
@@ -102,10 +104,10 @@ def test_decode_reads_names_handles_renames_and_counts_overflow():
 def test_paths_of_directories_that_are_gone_come_from_their_own_events():
     w, tmp = handle(1), handle(7)
     events = [
-        (fb.FAN_CREATE | fb.FAN_ONDIR, 5, w, b".tmpX", tmp, None, None),
-        (fb.FAN_CREATE, 5, tmp, b"f", handle(8), None, None),
-        (fb.FAN_RENAME, 5, tmp, b"f", handle(8), w, b"g"),
-        (fb.FAN_DELETE | fb.FAN_ONDIR, 5, w, b".tmpX", tmp, None, None),
+        (kernel.FAN_CREATE | kernel.FAN_ONDIR, 5, w, b".tmpX", tmp, None, None),
+        (kernel.FAN_CREATE, 5, tmp, b"f", handle(8), None, None),
+        (kernel.FAN_RENAME, 5, tmp, b"f", handle(8), w, b"g"),
+        (kernel.FAN_DELETE | kernel.FAN_ONDIR, 5, w, b".tmpX", tmp, None, None),
     ]
     # Only /w can be resolved by handle: .tmpX never existed for the resolver.
     out, c = convert(events)
@@ -117,9 +119,9 @@ def test_paths_of_directories_that_are_gone_come_from_their_own_events():
 def test_preexisting_directory_renamed_later_keeps_its_first_path():
     w, old = handle(1), handle(4)
     events = [
-        (fb.FAN_CREATE, 5, old, b"f", handle(9), None, None),
-        (fb.FAN_RENAME | fb.FAN_ONDIR, 5, w, b"d", old, w, b"e"),
-        (fb.FAN_CREATE, 5, old, b"h", handle(10), None, None),
+        (kernel.FAN_CREATE, 5, old, b"f", handle(9), None, None),
+        (kernel.FAN_RENAME | kernel.FAN_ONDIR, 5, w, b"d", old, w, b"e"),
+        (kernel.FAN_CREATE, 5, old, b"h", handle(10), None, None),
     ]
     # The resolver would say /w/e (where it is now); the rename says where it was.
     out, _ = convert(events, known={w: "/w", old: "/w/e"})
@@ -128,13 +130,13 @@ def test_preexisting_directory_renamed_later_keeps_its_first_path():
 
 def test_merged_masks_split_in_lifecycle_order_and_deletion_placed_late():
     w, sub = handle(1), handle(2)
-    merged = fb.FAN_CREATE | fb.FAN_DELETE | fb.FAN_ONDIR
+    merged = kernel.FAN_CREATE | kernel.FAN_DELETE | kernel.FAN_ONDIR
     events = [
         (merged, 5, w, b"stage", sub, None, None),        # mkdir ... rmdir, merged
-        (fb.FAN_CREATE, 6, w, b"other", handle(5), None, None),
-        (fb.FAN_CREATE | fb.FAN_OPEN | fb.FAN_MODIFY | fb.FAN_CLOSE_WRITE | fb.FAN_DELETE,
+        (kernel.FAN_CREATE, 6, w, b"other", handle(5), None, None),
+        (kernel.FAN_CREATE | kernel.FAN_OPEN | kernel.FAN_MODIFY | kernel.FAN_CLOSE_WRITE | kernel.FAN_DELETE,
          5, sub, b"f", handle(3), None, None),
-        (fb.FAN_OPEN, 5, w, b"unrelated", handle(4), None, None),
+        (kernel.FAN_OPEN, 5, w, b"unrelated", handle(4), None, None),
     ]
     out, c = convert(events)
     assert rows(out) == [
@@ -154,9 +156,9 @@ def test_merged_masks_split_in_lifecycle_order_and_deletion_placed_late():
 
 def test_moved_from_moved_to_pairs_become_renames():
     w = handle(1)
-    events = [(fb.FAN_MOVED_FROM, 5, w, b"a", handle(3), None, None),
-              (fb.FAN_MOVED_TO, 5, w, b"b", handle(3), None, None),
-              (fb.FAN_MOVED_FROM, 6, w, b"lost", handle(4), None, None)]
+    events = [(kernel.FAN_MOVED_FROM, 5, w, b"a", handle(3), None, None),
+              (kernel.FAN_MOVED_TO, 5, w, b"b", handle(3), None, None),
+              (kernel.FAN_MOVED_FROM, 6, w, b"lost", handle(4), None, None)]
     out, c = convert(events)
     assert rows(out)[0] == (5, "rename", "/w/a", "/w/b")
     assert c.unpaired_moves == 1 and out[-1]["unresolved"]
@@ -164,10 +166,10 @@ def test_moved_from_moved_to_pairs_become_renames():
 
 def test_process_events_are_placed_around_the_processes_file_events():
     w = handle(1)
-    events = [(fb.FAN_OPEN, 1, w, b"root-file", handle(2), None, None),
-              (fb.FAN_CREATE, 2, w, b"child-file", handle(3), None, None),
-              (fb.FAN_OPEN, 2, w, b"child-file", handle(3), None, None),
-              (fb.FAN_OPEN, 3, w, b"stranger", handle(4), None, None)]
+    events = [(kernel.FAN_OPEN, 1, w, b"root-file", handle(2), None, None),
+              (kernel.FAN_CREATE, 2, w, b"child-file", handle(3), None, None),
+              (kernel.FAN_OPEN, 2, w, b"child-file", handle(3), None, None),
+              (kernel.FAN_OPEN, 3, w, b"stranger", handle(4), None, None)]
     proc = [ProcEvent("exit", 60, 2, 2, 1, 1, 3 << 8),
             ProcEvent("fork", 50, 2, 2, 1, 1),        # inside the window (0, 100]
             ProcEvent("fork", 70, 4, 4, 2, 2)]         # parent already gone: kept anyway
@@ -182,7 +184,7 @@ def test_process_events_are_placed_around_the_processes_file_events():
 
 # --------------------------------------------- the analyzer, judged by time
 
-INVISIBLE = {"backend": "fanotify", "invisible": list(fb.INVISIBLE)}
+INVISIBLE = {"backend": "fanotify", "invisible": list(kernel.INVISIBLE)}
 
 
 def _two_installs(t: Trace, overlapping: bool) -> None:
@@ -232,7 +234,7 @@ def test_report_json_says_what_the_source_could_not_see():
     from fsrace.analyzers.analyze import analyze_events
     from fsrace.reports.report_json import report_dict
     rep = report_dict(analyze_events(t.events, dict(INVISIBLE)))
-    assert rep["source"]["invisible"] == fb.INVISIBLE
+    assert rep["source"]["invisible"] == kernel.INVISIBLE
     assert rep["findings"] and all(f["judged_by"] == "time" for f in rep["findings"])
 
 
@@ -244,7 +246,7 @@ def _live_refusal() -> str | None:
     if not sys.platform.startswith("linux"):
         return "fanotify is Linux-only"
     try:
-        group = fb.FanotifyGroup([str(ROOT)])
+        group = kernel.FanotifyGroup([str(ROOT)])
         group.close()
         from fsrace.tracer.proc_connector import ProcConnector
         ProcConnector().close()
@@ -310,10 +312,10 @@ def test_record_rejects_a_missing_command_cleanly(tmp_path):
 def test_without_privilege_the_error_names_the_capability_and_strace():
     # Import first (the interpreter may live under /root), then drop to nobody.
     code = ("import os, sys; sys.path.insert(0, %r)\n"
-            "from fsrace.tracer import fanotify_backend as fb\n"
+            "from fsrace.tracer import fanotify_kernel as kernel\n"
             "from fsrace.tracer.strace_backend import RecordError\n"
             "os.setgid(65534); os.setuid(65534)\n"
-            "try:\n fb.FanotifyGroup(['/'])\nexcept RecordError as e:\n print(e)\n" % str(ROOT))
+            "try:\n kernel.FanotifyGroup(['/'])\nexcept RecordError as e:\n print(e)\n" % str(ROOT))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "CAP_SYS_ADMIN" in r.stdout and "--backend strace" in r.stdout, r.stdout + r.stderr
     assert "EPERM" in r.stdout
