@@ -410,7 +410,7 @@ def test_seed_report_is_fast_and_readable(tmp_path: Path, seed_strace_log: Path,
 
 def test_many_sites_are_capped(monkeypatch) -> None:
     """A run with more sites than the page lists: the rest are counted, pairs stay in budget."""
-    import fsrace.reports.report_html as rh
+    import fsrace.reports.report_html_model as rh
 
     t = Trace()
     t.fork(1, 2)
