@@ -22,170 +22,28 @@ not say what they pointed to at the time.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Any, Callable
 
 from .events import proc_key
-from .strace_parse import decode_fd, decode_string, split_args
-
-AT_FDCWD = -100
-
-Event = dict[str, Any]
-
-
-class OpenFile:
-    """One open file description: what an fd points to, shared by dups."""
-
-    __slots__ = ("id", "path", "refs", "locked")
-
-    def __init__(self, ofd_id: int, path: str | None):
-        self.id = ofd_id
-        self.path = path
-        self.refs = 0
-        self.locked = False
-
-
-class FdTable:
-    """An fd table: fd -> OpenFile plus the close-on-exec set."""
-
-    __slots__ = ("fds", "cloexec", "users", "stale")
-
-    def __init__(self) -> None:
-        self.fds: dict[int, OpenFile] = {}
-        self.cloexec: set[int] = set()
-        # fd -> the file it held before a new open got the same number: its
-        # close (by another thread) returned first but is printed later.
-        self.stale: dict[int, OpenFile] = {}
-        self.users = 1  # processes sharing this table (CLONE_FILES without a thread)
-
-
-class FsState:
-    """The filesystem context of a process (its cwd), shared by CLONE_FS."""
-
-    __slots__ = ("cwd", "users")
-
-    def __init__(self, cwd: str | None):
-        self.cwd = cwd
-        self.users = 1  # processes sharing it (CLONE_FS without a thread)
-
-
-class Process:
-    """A traced process (thread group)."""
-
-    __slots__ = ("pid", "key", "parent", "fdt", "fs", "tids", "exited", "argv")
-
-    def __init__(self, pid: int, key: str, parent: "Process | None",
-                 fdt: FdTable, fs: FsState):
-        self.pid = pid
-        self.key = key
-        self.parent = parent
-        self.fdt = fdt
-        self.fs = fs
-        self.tids: set[int] = {pid}
-        self.exited = False
-        self.argv: list[str] | None = None
+from .resolve_fds import FdCalls
+from .resolve_model import (AT_FDCWD, Args, Event, FdTable, FsState, OpenFile, Process,
+                            decode_array, normalize, parse_int, string_value, strip_deleted)
+from .strace_parse import decode_fd, decode_string
 
 
 _CLONE_FLAGS = re.compile(r"flags=([A-Z0-9_|]+)")
-_NUM = re.compile(r"-?\d+")
 _WAIT_EXIT = re.compile(r"WEXITSTATUS\(s\) == (\d+)")
 _WAIT_SIG = re.compile(r"WTERMSIG\(s\) == (\w+)")
 _SI_PID = re.compile(r"si_pid=(\d+)")
 _SI_CODE = re.compile(r"si_code=(\w+)")
 _SI_STATUS = re.compile(r"si_status=(\w+)")
-_LOCK_FIELDS = re.compile(r"l_type=(\w+).*?l_start=(-?\w+).*?l_len=(-?\w+)")
-_OPENAT2_FLAGS = re.compile(r"flags=([A-Z0-9_|]+|0)")
 
 #: Results of ``waitid``'s si_code that mean the child is gone.
 _CHILD_ENDED = {"CLD_EXITED", "CLD_KILLED", "CLD_DUMPED"}
 
 
-# One simple argument token: a C string (maybe cut, "..."...), or a run of
-# plain characters (fd, flags, number) with an optional fd decoration.  Up
-# to five leading tokens are cut by one match; a structured token ({...},
-# [...]) stops the match and the rest falls back to the full splitter.
-_TOK = (r'("[^"\\]*+(?:\\.[^"\\]*+)*+"(?:\.\.\.)?'
-        r'|[^,"<>{}\[\]()\s][^,"<>{}\[\]()]*+'
-        r'(?:<[^<>\\]*+(?:(?:\\.|<[^<>]*>)[^<>\\]*+)*+>(?:\(deleted\))?)?)')
-_SEP = r'\s*(?:,\s*|\Z)'
-_LEAD = re.compile(r'\s*' + _TOK + _SEP + ('(?:' + _TOK + _SEP) * 4 + ')?' * 4)
-
-
-class Args:
-    """The arguments of a call, split lazily: handlers index only what they need.
-
-    The leading simple tokens (fds, strings, flags) come from one regex
-    match; the first structured token (``{...}``, ``[...]``) makes later
-    indexes fall back to the full splitter.  Most calls never need it.
-    """
-
-    __slots__ = ("text", "_toks", "_full")
-
-    def __init__(self, text: str):
-        self.text = text
-        self._toks: list[str] | None = None
-        self._full = False
-
-    def _lead(self) -> list[str]:
-        m = _LEAD.match(self.text)
-        if m is None:
-            self._split_all()
-        else:
-            self._toks = [g for g in m.groups() if g is not None]
-            self._full = m.end() >= len(self.text)
-        return self._toks
-
-    def _split_all(self) -> None:
-        self._toks = split_args(self.text)
-        self._full = True
-
-    def __getitem__(self, i: int) -> str:
-        toks = self._toks
-        if toks is None:
-            toks = self._lead()
-        if i < len(toks):
-            return toks[i]
-        if not self._full:
-            self._split_all()
-            return self._toks[i]
-        raise IndexError(i)
-
-    def get(self, i: int) -> str:
-        """Token ``i``, or '' when the call has fewer arguments."""
-        try:
-            return self[i]
-        except IndexError:
-            return ""
-
-    def __len__(self) -> int:
-        if not self._full:
-            self._split_all()
-        return len(self._toks)
-
-
-_NEEDS_NORM = re.compile(r"//|/\.\.?(?:/|\Z)|./\Z")
-
-
-def normalize(path: str) -> str:
-    """Lexically normalise an absolute path (no symlink resolution)."""
-    if _NEEDS_NORM.search(path):
-        path = posixpath.normpath(path)
-        if path.startswith("//"):
-            path = "/" + path.lstrip("/")
-    return path
-
-
-def _int(token: str) -> int | None:
-    """Parse an integer token as strace prints it (decimal, hex or ~0U forms)."""
-    try:
-        return int(token, 0)
-    except (ValueError, TypeError):
-        m = _NUM.match(token or "")
-        return int(m.group()) if m else None
-
-
-class Resolver:
+class Resolver(FdCalls):
     """Feeds on completed syscalls, keeps process state, emits events.
 
     ``emit`` receives each finished event dict (the caller numbers it).
@@ -244,61 +102,6 @@ class Resolver:
         """Processes that have not exited yet."""
         return [p for p in self.processes if not p.exited]
 
-    # ------------------------------------------------------------- fd handling
-
-    def _new_ofd(self, path: str | None) -> OpenFile:
-        ofd = OpenFile(self._next_ofd, path)
-        self._next_ofd += 1
-        self._live_ofds[ofd.id] = ofd
-        return ofd
-
-    def _install(self, fdt: FdTable, fd: int, ofd: OpenFile, cloexec: bool,
-                 released: list[OpenFile], replaces: bool = False) -> None:
-        """Point ``fd`` at ``ofd``.
-
-        ``replaces``: dup2/dup3 close the target atomically.  Any other call
-        gets the lowest free number, so an fd still in the table was closed
-        by another thread whose ``close`` line is yet to come; that close is
-        then matched to the old file (see ``_close``).
-        """
-        old = fdt.fds.get(fd)
-        if old is not None and old is not ofd:
-            if replaces:
-                self._unref(old, released)
-            else:
-                fdt.stale[fd] = old
-        if old is not ofd:
-            ofd.refs += 1
-        fdt.fds[fd] = ofd
-        if cloexec:
-            fdt.cloexec.add(fd)
-        else:
-            fdt.cloexec.discard(fd)
-
-    def _unref(self, ofd: OpenFile, released: list[OpenFile]) -> bool:
-        ofd.refs -= 1
-        if ofd.refs <= 0:
-            self._live_ofds.pop(ofd.id, None)
-            if ofd.locked:
-                released.append(ofd)
-            return True
-        return False
-
-    def _drop_fd(self, fdt: FdTable, fd: int, released: list[OpenFile]) -> tuple[OpenFile | None, bool]:
-        ofd = fdt.fds.pop(fd, None)
-        fdt.cloexec.discard(fd)
-        if ofd is None:
-            return None, False
-        return ofd, self._unref(ofd, released)
-
-    def _emit_releases(self, proc: Process, tid: int, ev: Event, released: list[OpenFile]) -> None:
-        for ofd in released:
-            self._emit({"seq": 0, "type": "release", "ts": ev.get("ts"), "pid": proc.pid, "tid": tid,
-                        "proc": proc.key, "ofd": ofd.id, "path": ofd.path,
-                        "cause": ev.get("syscall")})
-
-    # --------------------------------------------------------------- paths
-
     def _fd_path(self, proc: Process, token: str) -> str | None:
         """Path of an fd argument: the fd table, else its -y decoration.
 
@@ -319,13 +122,13 @@ class Resolver:
         fd, deco = parsed
         if fd == AT_FDCWD:
             if proc.fs.cwd is None and deco is not None and deco.startswith("/"):
-                proc.fs.cwd = _strip_deleted(deco)
+                proc.fs.cwd = strip_deleted(deco)
             return proc.fs.cwd
         ofd = proc.fdt.fds.get(fd)
         if ofd is not None and ofd.path is not None:
             return ofd.path
         if deco is not None and deco.startswith("/"):
-            deco = _strip_deleted(deco)
+            deco = strip_deleted(deco)
             if ofd is not None:
                 ofd.path = deco
             return deco
@@ -551,7 +354,7 @@ class Resolver:
         ev["path"] = self._path(proc, ev, dirtok, toks[1] if at else toks[0])
         if ev.get("errno") is not None or ev["result"] not in (0, None):
             return
-        argv = _decode_array(toks[2] if at else toks[1])
+        argv = decode_array(toks[2] if at else toks[1])
         ev["type"] = "exec"
         ev["argv"] = argv
         proc.argv = argv
@@ -583,7 +386,7 @@ class Resolver:
             status = _SI_STATUS.search(info)
             if status:
                 if code.group(1) == "CLD_EXITED":
-                    ev["code"] = _int(status.group(1))
+                    ev["code"] = parse_int(status.group(1))
                 else:
                     ev["signal"] = status.group(1)
             if "WNOWAIT" in (toks.get(3)):
@@ -595,137 +398,6 @@ class Resolver:
             ev["child_proc"] = target.key
 
     # --------------------------------------------------------- fd syscalls
-
-    def _open(self, proc: Process, tid: int, toks: Args, ev: Event,
-              ret_path: str | None, released: list[OpenFile]) -> None:
-        name = ev["syscall"]
-        if name == "open":
-            path = self._path(proc, ev, None, toks[0])
-            flags = toks[1]
-        elif name == "creat":
-            path = self._path(proc, ev, None, toks[0])
-            flags = "O_CREAT|O_WRONLY|O_TRUNC"
-        else:
-            path = self._path(proc, ev, toks[0], toks[1])
-            if name == "openat2":
-                m = _OPENAT2_FLAGS.search(toks[2])
-                flags = m.group(1) if m else toks[2]
-            else:
-                flags = toks[2]
-            if toks[0] != "AT_FDCWD" and not toks[0].startswith("AT_FDCWD<"):
-                fd = decode_fd(toks[0])
-                if fd is not None:
-                    ev["dirfd"] = fd[0]
-        ev["flags"] = flags
-        fd = ev["result"]
-        if path is None and ret_path is not None and ret_path.startswith("/"):
-            # The decoration of the new fd names what an unresolvable or
-            # truncated argument meant.
-            self.unresolved -= 1
-            ev.pop("unresolved", None)
-            path = _strip_deleted(ret_path)
-        ev["path"] = path
-        if isinstance(fd, int) and fd >= 0:
-            ofd = self._new_ofd(path)
-            self._install(proc.fdt, fd, ofd, "O_CLOEXEC" in flags, released)
-            ev["fd"] = fd
-            ev["ofd"] = ofd.id
-
-    def _close(self, proc: Process, tid: int, toks: Args, ev: Event,
-               ret_path: str | None, released: list[OpenFile]) -> None:
-        stale = proc.fdt.stale.pop(_int(toks[0]) if toks.get(0) else -1, None)
-        if stale is not None and ev.get("errno") is None:
-            ev["fd"] = _int(toks[0])
-            ev["path"] = stale.path
-            ev["ofd"] = stale.id
-            ev["last"] = self._unref(stale, released)
-            return
-        self._fd_event_path(proc, ev, toks[0])
-        fd = ev.get("fd")
-        if fd is None or ev.get("errno") == "EBADF":
-            return
-        ofd, last = self._drop_fd(proc.fdt, fd, [])
-        if ofd is not None:
-            ev["last"] = last
-
-    def _close_range(self, proc: Process, tid: int, toks: Args, ev: Event,
-                     ret_path: str | None, released: list[OpenFile]) -> None:
-        if ev.get("errno") is not None:
-            return
-        first = _int(toks[0]) or 0
-        last_tok = toks[1]
-        last = (1 << 31) if last_tok.startswith("~") else (_int(last_tok) or 0)
-        fdt = proc.fdt
-        targets = [fd for fd in fdt.fds if first <= fd <= last]
-        if "CLOSE_RANGE_CLOEXEC" in (toks.get(2)):
-            fdt.cloexec.update(targets)
-            return
-        for fd in targets:
-            self._drop_fd(fdt, fd, released)
-
-    def _dup(self, proc: Process, tid: int, toks: Args, ev: Event,
-             ret_path: str | None, released: list[OpenFile]) -> None:
-        self._fd_event_path(proc, ev, toks[0])
-        new = ev["result"]
-        old = ev.get("fd")
-        if not isinstance(new, int) or new < 0 or old is None:
-            return
-        ofd = proc.fdt.fds.get(old)
-        if ofd is None:
-            ofd = self._new_ofd(ev.get("path"))
-            self._install(proc.fdt, old, ofd, False, released)
-        cloexec = ev["syscall"] == "dup3" and "O_CLOEXEC" in (toks.get(2))
-        if new != old:
-            self._install(proc.fdt, new, ofd, cloexec, released,
-                          replaces=ev["syscall"] != "dup")
-        ev["newfd"] = new
-
-    def _fcntl(self, proc: Process, tid: int, toks: Args, ev: Event,
-               ret_path: str | None, released: list[OpenFile]) -> None:
-        self._fd_event_path(proc, ev, toks[0])
-        cmd = toks[1]
-        ev["flags"] = cmd
-        ok = ev.get("errno") is None
-        fd = ev.get("fd")
-        if cmd.startswith("F_DUPFD"):
-            new = ev["result"]
-            ofd = proc.fdt.fds.get(fd) if fd is not None else None
-            if ok and isinstance(new, int) and new >= 0 and ofd is not None:
-                self._install(proc.fdt, new, ofd, cmd == "F_DUPFD_CLOEXEC", released)
-                ev["newfd"] = new
-        elif cmd == "F_SETFD" and ok and fd is not None and fd in proc.fdt.fds:
-            if "FD_CLOEXEC" in (toks.get(2)):
-                proc.fdt.cloexec.add(fd)
-            else:
-                proc.fdt.cloexec.discard(fd)
-        elif cmd.startswith(("F_SETLK", "F_OFD_SETLK")) and toks.get(2):
-            m = _LOCK_FIELDS.search(toks[2])
-            if m:
-                op = {"F_WRLCK": "ex", "F_RDLCK": "sh"}.get(m.group(1), "un")
-                ev["lock"] = {"op": op, "kind": "ofd" if cmd.startswith("F_OFD") else "posix",
-                              "start": _int(m.group(2)) or 0, "len": _int(m.group(3)) or 0,
-                              "wait": cmd.rstrip("64").endswith("W")}
-                ofd = proc.fdt.fds.get(fd) if fd is not None else None
-                if ok and op != "un" and ofd is not None:
-                    ofd.locked = True
-
-    def _flock(self, proc: Process, tid: int, toks: Args, ev: Event,
-               ret_path: str | None, released: list[OpenFile]) -> None:
-        self._fd_event_path(proc, ev, toks[0])
-        how = toks[1]
-        op = "ex" if "LOCK_EX" in how else "sh" if "LOCK_SH" in how else "un"
-        ev["flags"] = how
-        ev["lock"] = {"op": op, "kind": "flock", "start": 0, "len": 0,
-                      "wait": "LOCK_NB" not in how}
-        ofd = proc.fdt.fds.get(ev.get("fd", -1))
-        if ofd is None and ev.get("fd") is not None and ev.get("errno") is None:
-            ofd = self._new_ofd(ev.get("path"))
-            self._install(proc.fdt, ev["fd"], ofd, False, released)
-            ev["ofd"] = ofd.id
-        if ofd is not None and op != "un" and ev.get("errno") is None:
-            ofd.locked = True
-
-    # --------------------------------------------------------- cwd syscalls
 
     def _chdir(self, proc: Process, tid: int, toks: Args, ev: Event,
                ret_path: str | None, released: list[OpenFile]) -> None:
@@ -780,10 +452,10 @@ class Resolver:
             ev["path"] = self._path(proc, ev, None, toks[0])
             ev["path2"] = self._path(proc, ev, None, toks[1])
         elif name == "symlink":
-            ev["target"] = _text(toks[0])
+            ev["target"] = string_value(toks[0])
             ev["path"] = self._path(proc, ev, None, toks[1])
         elif name == "symlinkat":
-            ev["target"] = _text(toks[0])
+            ev["target"] = string_value(toks[0])
             ev["path"] = self._path(proc, ev, toks[1], toks[2])
         else:
             ev["path"] = self._path(proc, ev, toks[0], toks[1])
@@ -800,28 +472,6 @@ class Resolver:
         """fstat, getdents64, ftruncate, fchmod, fchown: the fd's path."""
         self._fd_event_path(proc, ev, toks[0])
 
-
-def _strip_deleted(path: str) -> str:
-    return path[:-10] if path.endswith(" (deleted)") else path
-
-
-def _text(token: str) -> str | None:
-    decoded = decode_string(token)
-    return decoded[0] if decoded else None
-
-
-def _decode_array(token: str) -> list[str]:
-    """Decode a strace string array like ``["sh", "-c", "x"...]``."""
-    token = token.strip()
-    if not token.startswith("["):
-        return []
-    inner = token[1:token.rfind("]")] if "]" in token else token[1:]
-    out = []
-    for item in split_args(inner):
-        decoded = decode_string(item)
-        if decoded is not None:
-            out.append(decoded[0] + ("..." if decoded[1] else ""))
-    return out
 
 
 _HANDLERS: dict[str, Callable[..., None]] = {}
