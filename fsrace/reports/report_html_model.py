@@ -27,6 +27,7 @@ from fsrace.reports.safe_text import printable
 
 from fsrace.analyzers.accesses import A_PROC, A_SEQ, classify
 from fsrace.analyzers.analyze import Analysis
+from .report_html_diagnosis import fold_lanes, focus_window, launcher_index, root_cause_cards, split_failed
 from .report_json import report_dict
 from fsrace.analyzers.timeline import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_PATH, E_PATH2, E_PROC, E_SEQ,
                                        E_SYSCALL, E_TS, Timeline, timeline_from_analysis)
@@ -226,18 +227,27 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
         fd["victim_proc"] = c.victim[A_PROC] if c is not None else None
         findings.append(fd)
 
+    folded = fold_lanes(a, lanes_order)
+    launcher = launcher_index(a)
     lanes = []
     for idx, depth in lanes_order:
         p = procs[idx]
         argv = " ".join(p.argv) if p.argv else "?"
+        is_launcher = idx == launcher
         lanes.append({"proc": idx, "key": p.key, "pid": p.pid, "depth": depth,
-                      "parent": p.parent, "argv": argv[:2000], "status": _status(p),
-                      "failed": p.failed, "ops": len(by_proc.get(idx, ()))})
+                      "parent": p.parent, "argv": argv[:2000],
+                      "status": _status(p) + (" (fsrace's launcher)" if is_launcher else ""),
+                      # The launcher exits non-zero because a copy did: not a failure of its own.
+                      "failed": p.failed and not is_launcher, "launcher": is_launcher,
+                      "folded_into": folded.get(idx), "ops": len(by_proc.get(idx, ()))})
+    failed, helpers = split_failed(a, rep["failed_processes"], folded)
+    summary = dict(rep["summary"], failed_processes=len(failed) + helpers["count"])
     model = {
         "format": "fsrace-html-model",
         "clock": "time" if timed else "seq",
         "t0": t0 if timed else None,
         "span": [span0, span1],
+        "focus": focus_window(findings, ops, (span0, span1), timed),
         "bucket_width": width,
         "strings": strings,
         "ops": ops,
@@ -245,8 +255,13 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
         "lanes": lanes,
         "findings": findings,
         "hidden_findings": hidden,
-        "failed": rep["failed_processes"],
-        "summary": rep["summary"],
+        "has_manifested": any(f["verdict"] == "manifested" and f["severity"] != "info"
+                              for f in findings),
+        "root_causes": root_cause_cards(a),
+        "failed": failed,
+        "failed_helpers": helpers,
+        "warnings": [str(w) for w in (a.trailer.get("warnings") or ())],
+        "summary": summary,
         "stats": dict(rep["stats"], drawn=len(ops), aggregated=len(entries) - len(ops),
                       timeline_entries=len(entries), complete_timeline=tl.complete),
         "source": rep["source"],

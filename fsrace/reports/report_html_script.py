@@ -12,10 +12,25 @@ SCRIPT = r"""
   const S = D.strings;
   const NS = "http://www.w3.org/2000/svg";
   const LABEL_W = 300, LANE_H = 26, AXIS_H = 22, PAD_R = 12;
-  const lanesByProc = new Map();
-  D.lanes.forEach((l, i) => lanesByProc.set(l.proc, i));
   const findingsById = new Map(D.findings.map(f => [f.id, f]));
-  const state = {x0: D.span[0], x1: D.span[1], sel: null, showInfo: false};
+  const rcById = new Map(D.root_causes.map(r => [r.id, r]));
+  const laneOfProc = new Map(D.lanes.map(l => [l.proc, l]));
+  const nFolded = new Map();
+  for (const l of D.lanes) if (l.folded_into !== null) nFolded.set(l.folded_into, (nFolded.get(l.folded_into) || 0) + 1);
+  const view0 = D.focus || D.span;
+  // Latent arrows on demand: off when manifested races exist (they are what broke the run).
+  const state = {x0: view0[0], x1: view0[1], sel: null, selRC: null, showInfo: false,
+                 showLatent: !D.has_manifested, unfold: false};
+  // Visible lanes; a folded helper's operations are drawn in its ancestor's lane.
+  let visLanes = [];
+  const lanesByProc = new Map();
+  function layoutLanes() {
+    visLanes = D.lanes.filter(l => state.unfold || l.folded_into === null);
+    lanesByProc.clear();
+    visLanes.forEach((l, i) => lanesByProc.set(l.proc, i));
+    if (!state.unfold) for (const l of D.lanes) if (l.folded_into !== null) lanesByProc.set(l.proc, lanesByProc.get(l.folded_into));
+  }
+  layoutLanes();
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -58,7 +73,7 @@ SCRIPT = r"""
   const sm = D.summary;
   document.getElementById("summary").textContent =
     D.stats.processes + " processes, " + D.stats.events + " events, " + sm.failed_processes +
-    " failed; " + sm.errors + " error, " + sm.warnings + " warning, " + sm.info + " info finding(s). " +
+    " failed; " + D.root_causes.length + " root cause" + (D.root_causes.length === 1 ? "" : "s") + "; " + sm.errors + " error, " + sm.warnings + " warning, " + sm.info + " info finding(s). " +
     "Drawn: " + D.stats.drawn + " operations in full, " + D.stats.aggregated + " aggregated.";
 
   // ----------------------------------------------------------------- legend
@@ -79,7 +94,7 @@ SCRIPT = r"""
   const wrap = document.getElementById("lanes-wrap");
   const tip = document.getElementById("tooltip");
   let W = 900;
-  const H = AXIS_H + D.lanes.length * LANE_H + 6;
+  let H = 0;
   const laneY = i => AXIS_H + i * LANE_H;
   const X = x => LABEL_W + (x - state.x0) / (state.x1 - state.x0) * (W - LABEL_W - PAD_R);
 
@@ -103,20 +118,22 @@ SCRIPT = r"""
 
   function render() {
     W = Math.max(600, wrap.clientWidth - 2);
+    H = AXIS_H + visLanes.length * LANE_H + 6;
     svg.setAttribute("width", W); svg.setAttribute("height", H);
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     svg.appendChild(defs());
     const gL = sv("g", {id: "g-lanes"});
-    D.lanes.forEach((l, i) => {
-      const g = sv("g", {class: "lane", "data-proc": l.proc, "data-pid": l.pid, "clip-path": "url(#label-clip)"});
+    visLanes.forEach((l, i) => {
+      const nf = state.unfold ? 0 : (nFolded.get(l.proc) || 0);
+      const g = sv("g", {class: "lane", "data-proc": l.proc, "data-pid": l.pid, "data-folded": nf, "clip-path": "url(#label-clip)"});
       gL.appendChild(sv("rect", {class: "lane-bg" + (i % 2 ? " odd" : ""), x: 0, y: laneY(i), width: W, height: LANE_H}));
       const t = sv("text", {class: "lane-label" + (l.failed ? " failed" : ""), x: 4 + 10 * Math.min(l.depth, 8), y: laneY(i) + 12});
       t.textContent = laneLabel(l);
       const tt = sv("title"); tt.textContent = "pid " + l.key + ": " + l.argv + " [" + l.status + "]";
       t.appendChild(tt);
       const st = sv("text", {class: "lane-status" + (l.failed ? " failed" : ""), x: 4 + 10 * Math.min(l.depth, 8), y: laneY(i) + 23});
-      st.textContent = l.status + " - " + l.ops + " ops";
+      st.textContent = l.status + " - " + l.ops + " ops" + (nf ? " + " + nf + " helper" + (nf === 1 ? "" : "s") + " folded in" : "");
       g.appendChild(t); g.appendChild(st); gL.appendChild(g);
     });
     svg.appendChild(gL);
@@ -166,6 +183,7 @@ SCRIPT = r"""
     const gR = sv("g", {id: "g-arrows"});
     for (const f of D.findings) {
       if (f.severity === "info" && !state.showInfo && state.sel !== f.id) continue;
+      if (f.verdict === "latent" && !state.showLatent && state.sel !== f.id) continue;
       if (f.pair[0] < 0 || f.pair[1] < 0) continue;
       const a = D.ops[f.pair[0]], b = D.ops[f.pair[1]];
       if (Math.max(a[1], b[1]) < state.x0 || Math.min(a[1], b[1]) > state.x1) continue;
@@ -240,6 +258,20 @@ SCRIPT = r"""
     setView(c - w / 2, c + w / 2);
   });
   document.getElementById("show-info").addEventListener("change", ev => { state.showInfo = ev.target.checked; render(); });
+  const latentBox = document.getElementById("show-latent");
+  latentBox.checked = state.showLatent;
+  latentBox.addEventListener("change", ev => { state.showLatent = ev.target.checked; render(); });
+  const nLatent = D.findings.filter(f => f.verdict === "latent").length;
+  document.getElementById("latent-label").appendChild(document.createTextNode(" latent arrows (" + nLatent + ")"));
+  const helperBox = document.getElementById("show-helpers");
+  const nHelpers = D.lanes.filter(l => l.folded_into !== null).length;
+  if (nHelpers) {
+    document.getElementById("helpers-label").appendChild(document.createTextNode(" " + nHelpers + " helper lanes"));
+    helperBox.addEventListener("change", ev => { state.unfold = ev.target.checked; layoutLanes(); render(); });
+  } else document.getElementById("helpers-label").style.display = "none";
+  const focusBtn = document.getElementById("zoom-focus");
+  if (D.focus) focusBtn.addEventListener("click", () => setView(D.focus[0], D.focus[1]));
+  else focusBtn.style.display = "none";
 
   // ------------------------------------------------------------ site list
   const list = document.getElementById("site-list");
@@ -258,9 +290,34 @@ SCRIPT = r"""
     hiddenKeys.map(k => D.hidden_findings[k] + " " + k).join(", ") + ". fsrace analyze LOG --format json lists them all."));
 
   // ----------------------------------------------------------- selection
-  function select(fid) {
+  // The selection lives in the URL (report.html#F3, #R1): a link points at one finding.
+  function setHash(id) {
+    const want = "#" + id;
+    if (location.hash === want) return;
+    try { history.replaceState(null, "", want); } catch (e) { location.hash = want; }
+  }
+  function markCards() {
+    for (const c of document.querySelectorAll(".rc-card"))
+      c.classList.toggle("selected", c.getAttribute("data-rc") === state.selRC);
+  }
+  function selectRC(rid) {
+    const r = rcById.get(rid); if (!r) return;
+    state.selRC = rid;
+    markCards();
+    setHash(rid);
+    if (findingsById.has(r.evidence)) select(r.evidence, rid);
+    const card = document.querySelector('.rc-card[data-rc="' + CSS.escape(rid) + '"]');
+    if (card) card.scrollIntoView({block: "nearest"});
+  }
+  function applyHash() {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (findingsById.has(id)) select(id);
+    else if (rcById.has(id)) selectRC(id);
+  }
+  function select(fid, viaRC) {
     const f = findingsById.get(fid); if (!f) return;
     state.sel = fid;
+    if (!viaRC) { state.selRC = null; markCards(); setHash(fid); }
     for (const b of list.querySelectorAll("button.site"))
       b.classList.toggle("selected", b.getAttribute("data-fid") === fid);
     if (f.pair[0] >= 0 && f.pair[1] >= 0) {
@@ -316,8 +373,8 @@ SCRIPT = r"""
       for (let i = hi + 1; i < D.ops.length && after < 5; i++) if (D.ops[i][0] === pa || D.ops[i][0] === pb) { rows.push(i); after++; }
       const tb = el("table", {class: "il"});
       const head = el("tr", {}, el("th", {class: "seq"}, "seq"), el("th", {class: "t"}, "time"),
-        el("th", {}, "pid " + D.lanes[lanesByProc.get(pa)].key + " (culprit)"),
-        el("th", {}, pa === pb ? "" : "pid " + D.lanes[lanesByProc.get(pb)].key + " (victim)"));
+        el("th", {}, "pid " + laneOfProc.get(pa).key + " (culprit)"),
+        el("th", {}, pa === pb ? "" : "pid " + laneOfProc.get(pb).key + " (victim)"));
       tb.appendChild(head);
       for (const i of rows) {
         if (i < 0) { tb.appendChild(el("tr", {}, el("td", {}, "..."), el("td"), el("td"), el("td"))); continue; }
@@ -348,8 +405,17 @@ SCRIPT = r"""
       const b = el("button", {class: "fid", type: "button", "data-fid": id}, id);
       b.addEventListener("click", () => select(id)); ex.appendChild(b);
     }
+    const rcs = D.root_causes.filter(r => r.explains.some(e => e.proc === p.proc)).map(r => r.id);
+    if (rcs.length) {
+      ex.appendChild(document.createTextNode(" root cause: "));
+      for (const id of rcs) ex.appendChild(el("a", {class: "fid", href: "#" + encodeURIComponent(id)}, id));
+    }
     row.appendChild(ex); fb.appendChild(row);
   }
+  const fh = D.failed_helpers;
+  if (fh && fh.count) fb.appendChild(el("p", {class: "hint", id: "failed-helpers"},
+    fh.count + " helper process" + (fh.count === 1 ? "" : "es") + " exited non-zero with no file-system race involved (" +
+    fh.programs.map(([n, k]) => n + (k > 1 ? " x" + k : "")).join(", ") + ")."));
 
   // --------------------------------------------------------- process tree
   const tree = document.getElementById("tree");
@@ -372,8 +438,52 @@ SCRIPT = r"""
     ". At most " + D.budget + " operations are drawn one by one (the pairs of every finding and the operations around them); " +
     "the others are counted into grey bars per lane. Self-contained page: no network access.";
 
+  // ------------------------------------------------------ root causes
+  const causes = document.getElementById("causes");
+  function field(label, value, cls) {
+    if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) return null;
+    return el("div", {class: "rc-field"}, el("span", {class: "rc-label"}, label + ": "),
+              el("span", {class: cls || ""}, Array.isArray(value) ? value.join(", ") : String(value)));
+  }
+  function fidLinks(ids, max) {
+    const span = el("span", {});
+    for (const id of ids.slice(0, max)) span.appendChild(el("a", {class: "fid", href: "#" + encodeURIComponent(id), "data-fid": id}, id));
+    if (ids.length > max) span.appendChild(document.createTextNode(" +" + (ids.length - max) + " more"));
+    return span;
+  }
+  for (const r of D.root_causes) {
+    const n = r.explains.length;
+    const head = el("h3", {}, el("a", {class: "rc-id", href: "#" + encodeURIComponent(r.id)}, r.id), " ",
+      el("span", {class: "sev sev-" + r.severity}, r.severity || ""), " ",
+      n ? "explains " + n + " failed process" + (n === 1 ? "" : "es") : "explains no failed process");
+    const card = el("article", {class: "rc-card sev-" + r.severity, "data-rc": r.id}, head,
+      el("p", {class: "rc-statement"}, r.statement || ""),
+      field("Resource", r.resource, "mono"), field("Programs", r.programs), field("Kinds", r.kinds),
+      field("Nothing ordered them", r.missing_order), field("Fix", r.fix, "rc-fix"),
+      n ? field("Failed", r.explains.slice(0, 8).map(e => "pid " + e.proc).concat(n > 8 ? ["+" + (n - 8) + " more"] : [])) : null);
+    const links = el("div", {class: "rc-field"}, el("span", {class: "rc-label"}, "Evidence: "),
+      r.evidence ? fidLinks([r.evidence], 1) : "-", el("span", {class: "rc-label"}, "  Findings (" + r.finding_ids.length +
+      (r.site_ids.length ? ", " + r.site_ids.length + " site" + (r.site_ids.length === 1 ? "" : "s") : "") + "): "),
+      fidLinks(r.finding_ids, 16));
+    card.appendChild(links);
+    causes.appendChild(card);
+  }
+  if (!D.root_causes.length) causes.style.display = "none";
+
+  // ---------------------------------------------------------- warnings
+  const wbox = document.getElementById("warnings");
+  if (D.warnings.length) {
+    wbox.appendChild(el("b", {}, D.warnings.length + " warning" + (D.warnings.length === 1 ? "" : "s") + " about this log: "));
+    const ul = el("ul");
+    for (const w of D.warnings.slice(0, 8)) ul.appendChild(el("li", {}, w));
+    if (D.warnings.length > 8) ul.appendChild(el("li", {}, "... " + (D.warnings.length - 8) + " more (fsrace analyze LOG --format json)"));
+    wbox.appendChild(ul);
+  } else wbox.style.display = "none";
+
   window.addEventListener("resize", () => render());
+  window.addEventListener("hashchange", applyHash);
   render();
+  applyHash();
   document.body.setAttribute("data-ready", "1");
 })();
 """

@@ -43,4 +43,15 @@ table.il tr.hot td{background:#fff4c2;font-weight:600}
 .hint{color:var(--mut)}
 #tooltip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 7px;border-radius:3px;font:12px ui-monospace,Menlo,monospace;max-width:640px;word-break:break-all;display:none;z-index:5}
 button.fid{font:inherit;border:1px solid #ccc;background:#fafafa;cursor:pointer;padding:0 5px;margin-right:4px}
+#causes{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:8px;margin:0 0 8px}
+.rc-card{border:1px solid #ddd;border-left:5px solid var(--info);padding:6px 10px;background:#fcfcfd}
+.rc-card.sev-error{border-left-color:var(--err)}.rc-card.sev-warning{border-left-color:var(--warn)}
+.rc-card.selected{background:#eef3fc;border-color:#9db4dd}
+.rc-card h3{font-size:14px;margin:0 0 3px}.rc-card h3 a.rc-id{color:inherit}
+.rc-statement{margin:2px 0 4px;font-size:13.5px}
+.rc-field{margin:1px 0}.rc-label{color:var(--mut)}.rc-fix{font-weight:600}
+a.fid{display:inline-block;font:inherit;border:1px solid #ccc;background:#fafafa;padding:0 5px;margin:1px 4px 1px 0;text-decoration:none;color:inherit}
+#warnings{border:1px solid #e6c200;background:#fffbe6;padding:4px 10px;margin:0 0 8px}
+#warnings ul{margin:2px 0;padding-left:18px}
+#toolbar label{white-space:nowrap}
 """
