@@ -2,17 +2,29 @@
 
 A raw strace log is imported on the fly, straight into the history builder
 (no event log is written and no JSON is encoded), so ``fsrace analyze``
-accepts whatever the user has.
+accepts whatever the user has.  An event log is validated line by line on
+the way in (``validate.py`` holds the rules): bad logs are refused with the
+first offending line, and whatever the analysis must say about the input
+goes into ``trailer["warnings"]`` (plain sentences) for every report format.
+Standard input (``-``) may hold either kind; it is sniffed, and an event log
+on it is spooled to a temporary file so that it gets exactly the verdict
+the same bytes in a file would get.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from fsrace.tracer.eventlog import EventLogError, looks_like_event_log, open_event_log
+from fsrace.tracer.stdin_sniff import stdin_bytes
 from fsrace.tracer.strace_import import ImportError_, stream_strace
 
 from .history import History, HistoryBuilder
+from .validate import Disordered, Refused, Validator, clean_header
 
 
 class LoadError(Exception):
@@ -25,30 +37,22 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
                  ) -> tuple[History, dict[str, Any], dict[str, Any]]:
     """Build the History of a run from an event log or strace log(s).
 
-    ``on_event`` also sees every event (for renderers that draw them all).
-    Returns (history, header, trailer).  Raises LoadError for unusable input.
+    ``on_event`` also sees every event (for renderers that draw them all);
+    if the log must be read twice (its lines are out of seq order) it is
+    reset with its ``reset()`` method first.  Returns (history, header,
+    trailer); ``trailer["warnings"]`` lists what the reports must say about
+    the input.  Raises LoadError for unusable input.
     """
-    builder = HistoryBuilder()
-    add: Callable[[dict[str, Any]], None] = builder.add
-    if on_event is not None:
-        def tapped(ev: dict[str, Any], _add=builder.add) -> None:
-            _add(ev)
-            on_event(ev)
-        add = tapped
-    if len(inputs) == 1 and inputs[0] != "-" and looks_like_event_log(inputs[0]):
+    if len(inputs) == 1 and looks_like_event_log(inputs[0]):
         try:
-            log = open_event_log(inputs[0])
-            for ev in log.events():
-                add(ev)
+            if inputs[0] == "-":
+                with _spooled_stdin() as path:
+                    return _load_event_log(path, "standard input", on_event)
+            return _load_event_log(inputs[0], inputs[0], on_event)
         except EventLogError as exc:
             raise LoadError(str(exc)) from None
-        trailer = log.trailer or {}
-        if log.trailer is None:
-            trailer = {"incomplete": True}
-        if log.bad_lines:
-            trailer = dict(trailer, bad_event_lines=len(log.bad_lines),
-                           bad_event_samples=[{"line": n, "text": t} for n, t in log.bad_lines[:10]])
-        return builder.finish(), log.header, trailer
+    builder = HistoryBuilder()
+    add = _tapped(builder, on_event)
     header: dict[str, Any] = {}
     trailer: dict[str, Any] = {}
 
@@ -60,4 +64,107 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
         stream_strace(inputs, start, trailer, initial_cwd=initial_cwd, on_progress=on_progress)
     except ImportError_ as exc:
         raise LoadError(str(exc)) from None
+    warning = unresolved_warning(trailer, hint=not initial_cwd)
+    if warning:
+        trailer["warnings"] = list(trailer.get("warnings") or []) + [warning]
+    return builder.finish(), header, trailer
+
+
+def unresolved_warning(trailer: dict[str, Any], *, hint: bool) -> str | None:
+    """The warning for paths an import could not resolve, with the ``--cwd`` hint."""
+    paths = trailer.get("paths") or 0
+    unresolved = trailer.get("unresolved_paths") or 0
+    if not unresolved or type(paths) is not int or type(unresolved) is not int:
+        return None
+    share = 100.0 * unresolved / paths if paths else 100.0
+    hint = ("" if not hint else
+            "; the log does not show the directory the first process started in: give it "
+            "with --cwd DIR to resolve its relative paths")
+    return (f"{unresolved} of {paths} path arguments ({share:.1f}%) could not be resolved and "
+            f"are left out of the analysis{hint}")
+
+
+def _tapped(builder: HistoryBuilder,
+            on_event: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None]:
+    if on_event is None:
+        return builder.add
+
+    def tapped(ev: dict[str, Any], _add=builder.add) -> None:
+        _add(ev)
+        on_event(ev)
+    return tapped
+
+
+@contextmanager
+def _spooled_stdin() -> Iterator[str]:
+    """Copy standard input to a private temporary file; yield its path."""
+    tmpdir = tempfile.mkdtemp(prefix="fsrace-stdin-")
+    path = os.path.join(tmpdir, "stdin.jsonl")
+    try:
+        with open(path, "wb") as out:
+            shutil.copyfileobj(stdin_bytes(), out, 1 << 20)
+        yield path
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _load_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None
+                    ) -> tuple[History, dict[str, Any], dict[str, Any]]:
+    """Validate and load one event log (read twice when it must be sorted)."""
+    try:
+        return _read_event_log(path, name, on_event, sort=False)
+    except Disordered:
+        pass
+    # Seqs go backwards: read it again, keeping the events, and sort them.
+    reset = getattr(on_event, "reset", None)
+    if on_event is not None:
+        if reset is None:
+            raise LoadError(f"{name}: the event log's lines are out of seq order, and this "
+                            "caller cannot read it twice to sort them")
+        reset()
+    return _read_event_log(path, name, on_event, sort=True)
+
+
+def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None,
+                    *, sort: bool) -> tuple[History, dict[str, Any], dict[str, Any]]:
+    log = open_event_log(path, name=name)
+    header, header_warnings = clean_header(log.header)
+    validator = Validator(name, log.header, sort=sort)
+    builder = HistoryBuilder()
+    add = _tapped(builder, on_event)
+    feed = validator.feed
+    records = log.records()
+    try:
+        if not sort:
+            for lineno, obj in records:
+                ev = feed(lineno, obj)
+                if ev is not None:
+                    add(ev)
+            trailer, warnings = validator.finish()
+        else:
+            kept = []
+            for lineno, obj in records:
+                ev = feed(lineno, obj)
+                if ev is not None:
+                    kept.append((lineno, ev))
+            ordered = validator.ordered(kept)
+            trailer, warnings = validator.finish()
+            for ev in ordered:
+                add(ev)
+    except Refused as exc:
+        raise LoadError(exc.message) from None
+    finally:
+        records.close()
+    warnings = header_warnings + warnings
+    trailer = dict(trailer)
+    old = trailer.get("warnings") or []
+    if not any("--cwd" in w for w in old):
+        # The strace backend misses the start directory only when imported
+        # without --cwd; fanotify's unresolved paths are outside its mounts.
+        unresolved = unresolved_warning(
+            trailer, hint=not header.get("cwd") and header.get("backend", "strace") == "strace")
+        if unresolved:
+            warnings.append(unresolved)
+    if warnings:
+        trailer["warnings"] = list(trailer.get("warnings") or []) + warnings
     return builder.finish(), header, trailer

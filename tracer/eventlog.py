@@ -21,11 +21,16 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 from .events import FORMAT, TRAILER_FORMAT, VERSION
+from .stdin_sniff import peek_stdin, stdin_bytes
+
+#: A UTF-8 byte-order mark, as decoded text (some editors write one).
+BOM = "\ufeff"
 
 
 class EventLogError(Exception):
@@ -35,7 +40,7 @@ class EventLogError(Exception):
 def open_text(path: str | Path, mode: str) -> IO[str]:
     """Open ``path`` for text reading/writing, gunzipping ``.gz``; ``-`` is stdio."""
     if str(path) == "-":
-        stream = sys.stdin.buffer if "r" in mode else sys.stdout.buffer
+        stream = stdin_bytes() if "r" in mode else sys.stdout.buffer
         return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape",
                                 write_through=False)
     if str(path).endswith(".gz"):
@@ -106,33 +111,56 @@ class EventLog:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     _stream: Any = None
 
-    def events(self) -> Iterator[dict[str, Any]]:
-        """Yield each event once, in file order; fills ``trailer``."""
+    def records(self) -> Iterator[tuple[int, Any]]:
+        """Yield (line number, parsed JSON) for each non-blank line after the header.
+
+        The value is ``None`` for a line that is not JSON (or nests too
+        deep to parse); judging the rest is ``analyzers/validate.py``'s job.
+        CRLF endings need nothing: JSON treats ``\\r`` as white space.
+        """
         loads = json.loads
         lineno = 1
-        with self._stream as stream:
-            for line in stream:
-                lineno += 1
-                try:
-                    obj = loads(line)
-                except ValueError:
-                    if line.strip():
-                        self.bad_lines.append((lineno, line[:200]))
-                    continue
-                if "seq" in obj:
-                    yield obj
-                elif obj.get("format") == TRAILER_FORMAT:
-                    self.trailer = obj
-                else:
-                    self.bad_lines.append((lineno, line[:200]))
+        try:
+            with self._stream as stream:
+                for line in stream:
+                    lineno += 1
+                    try:
+                        obj = loads(line)
+                    except (ValueError, RecursionError):
+                        if not line.strip():
+                            continue
+                        obj = None
+                    yield lineno, obj
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise EventLogError(f"{self.path}: read error after line {lineno}: {exc}") from None
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Yield each event-like object once, in file order; fills ``trailer``.
+
+        No validation beyond "a JSON object with a seq" (tests and tools
+        that read logs fsrace itself wrote); ``fsrace analyze`` validates
+        through ``analyzers/validate.py``.
+        """
+        for lineno, obj in self.records():
+            if type(obj) is not dict:
+                self.bad_lines.append((lineno, repr(obj)[:200]))
+            elif "seq" in obj:
+                yield obj
+            elif obj.get("format") == TRAILER_FORMAT:
+                self.trailer = obj
+            else:
+                self.bad_lines.append((lineno, json.dumps(obj)[:200]))
 
 
 def read_header(first_line: str, path: str) -> dict[str, Any]:
     """Parse and check an event-log header line; raise EventLogError if wrong."""
     try:
-        head = json.loads(first_line)
-    except ValueError:
+        head = json.loads(first_line.removeprefix(BOM))
+    except (ValueError, RecursionError):
         head = None
+    if isinstance(head, dict) and "seq" in head and "format" not in head:
+        raise EventLogError(f"{path}: event log line 1 is an event, not the '{FORMAT}' "
+                            f"header: the header line is missing")
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise EventLogError(f"{path}: not an fsrace event log (the first line is not "
                             f"a '{FORMAT}' header)")
@@ -146,22 +174,44 @@ def read_header(first_line: str, path: str) -> dict[str, Any]:
     return head
 
 
-def open_event_log(path: str | Path) -> EventLog:
-    """Open an event log for reading and check its header."""
+def open_event_log(path: str | Path, name: str | None = None) -> EventLog:
+    """Open an event log for reading and check its header.
+
+    ``name`` is what messages call the file (default: ``path``).
+    """
+    name = str(path) if name is None else name
     try:
         stream = open_text(path, "r")
         first = stream.readline()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise EventLogError(f"{path}: cannot read: {exc}") from None
-    header = read_header(first, str(path))
-    return EventLog(header=header, path=str(path), _stream=stream)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise EventLogError(f"{name}: cannot read: {exc}") from None
+    try:
+        header = read_header(first, name)
+    except EventLogError:
+        stream.close()
+        raise
+    return EventLog(header=header, path=name, _stream=stream)
+
+
+def _starts_like_json_object(first: str) -> bool:
+    # No strace line starts with "{" (they start with a pid, a time, a
+    # syscall name, "+++", "---" or "["), so a first line that does is
+    # judged as an event log, and a bad header is refused as one.
+    return first.removeprefix(BOM).lstrip(" \t").startswith("{")
 
 
 def looks_like_event_log(path: str | Path) -> bool:
-    """True when the file starts with an event-log header (cheap sniff)."""
+    """True when the input's first line is a JSON object (cheap sniff; ``-`` is stdin).
+
+    A UTF-8 byte-order mark before it is allowed.  Standard input is
+    peeked at, not consumed (see ``stdin_sniff``).
+    """
+    if str(path) == "-":
+        first = peek_stdin(1, 4096).decode("utf-8", "surrogateescape")
+        return _starts_like_json_object(first)
     try:
         with open_text(path, "r") as stream:
             first = stream.readline(4096)
-    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError):
         return False
-    return first.startswith("{") and f'"{FORMAT}"' in first
+    return _starts_like_json_object(first)

@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import io
 import os
 import platform
 import re
 import socket
-import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
 from .eventlog import EventLogWriter
 from .resolve import Resolver
+from .stdin_sniff import peek_stdin, stdin_bytes
 from .strace_parse import ParsedLine, parse_line
+
+#: A UTF-8 byte-order mark (some editors save logs with one).
+BOM_BYTES = b"\xef\xbb\xbf"
 
 #: Calls that create a thread or process: while one is unfinished, lines of
 #: unknown threads may belong to its child.
@@ -149,7 +154,7 @@ class _Source:
         self.follow = follow
         self.size = 0
         if path == "-":
-            self._raw = sys.stdin.buffer
+            self._raw = stdin_bytes()
             self._fh: IO[bytes] = self._raw
         else:
             try:
@@ -179,16 +184,25 @@ class _Source:
         return self.size
 
     def lines(self) -> Iterator[tuple[int, str]]:
-        """Yield (line number, decoded text) pairs."""
+        """Yield (line number, decoded text) pairs.
+
+        CRLF endings become LF and a UTF-8 byte-order mark before the first
+        line is dropped (a log saved by a Windows editor), so the parser
+        only ever sees ``...\\n`` lines.
+        """
         raws = self._fh if self.follow is None else self.follow.lines(self._fh)
         try:
             for lineno, raw in enumerate(raws, 1):
+                if raw.endswith(b"\r\n"):
+                    raw = raw[:-2] + b"\n"
+                if lineno == 1 and raw.startswith(BOM_BYTES):
+                    raw = raw[len(BOM_BYTES):]
                 yield lineno, raw.decode("utf-8", "surrogateescape")
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ImportError_(f"{self.path}: read error: {exc}") from None
 
     def close(self) -> None:
-        if self._raw is not sys.stdin.buffer:
+        if self.path != "-":
             self._raw.close()
 
 
@@ -648,15 +662,18 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
 def _sniff(sources: list[_Source]) -> str | None:
     """Check that the input is strace output; return its clock kind.
 
-    Reads nothing from standard input (it cannot be rewound): stdin is
-    judged as it streams, by the trailer's unparsed count.
+    Standard input is judged on its first lines too, read ahead and
+    replayed (``stdin_sniff``): junk on stdin gets the verdict it gets in
+    a file.
     """
     src = sources[0]
-    if src.path == "-":
-        return None
-    if src.size == 0 and not src.path.endswith(".gz") and len(sources) == 1:
+    name = "standard input" if src.path == "-" else src.path
+    if src.path != "-" and src.size == 0 and not src.path.endswith(".gz") and len(sources) == 1:
         raise ImportError_(f"{src.path}: the file is empty: there is nothing to import")
-    opener = gzip.open if src.path.endswith(".gz") else open
+    if src.path == "-":
+        opener: Any = lambda _path, _mode: io.BytesIO(peek_stdin())  # noqa: E731
+    else:
+        opener = gzip.open if src.path.endswith(".gz") else open
     seen = parsed = 0
     clock = None
     try:
@@ -665,6 +682,14 @@ def _sniff(sources: list[_Source]) -> str | None:
                 if not raw.strip():
                     continue
                 seen += 1
+                if seen == 1:
+                    raw = raw.removeprefix(BOM_BYTES)
+                    if raw.lstrip().startswith(b"{") and b'"fsrace-events"' in raw:
+                        raise ImportError_(
+                            f"{name} is already an fsrace event log: analyse it with "
+                            f"'fsrace analyze {src.path}' (fsrace import reads strace logs)")
+                if raw.endswith(b"\r\n"):
+                    raw = raw[:-2] + b"\n"
                 pl = parse_line(raw[:65536].decode("utf-8", "surrogateescape"))
                 if pl is not None and pl.kind in ("call", "unfinished", "resumed",
                                                   "exited", "killed", "signal"):
@@ -674,12 +699,13 @@ def _sniff(sources: list[_Source]) -> str | None:
                         break
                 if seen >= 200:
                     break
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise ImportError_(f"{src.path}: cannot read: {exc}") from None
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ImportError_(f"{name}: cannot read: {exc}") from None
     if seen == 0:
-        raise ImportError_(f"{src.path}: the file is empty: there is nothing to import")
+        raise ImportError_(f"{name}: {'it' if src.path == '-' else 'the file'} is empty: "
+                           "there is nothing to import")
     if parsed == 0:
         raise ImportError_(
-            f"{src.path}: this does not look like strace output (none of its first {seen} "
+            f"{name}: this does not look like strace output (none of its first {seen} "
             "lines is a syscall line); fsrace imports logs written by 'strace -f -o FILE'")
     return clock
