@@ -6,11 +6,10 @@ header and trailer for the statistics); the CLI and tests call it.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .accesses import A_ERRNO, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
+from .accesses import A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
 from .conflict import Conflict
 from .detectors import DETECTORS
 from .history import History, HistoryBuilder, build_history
@@ -28,6 +27,8 @@ class Analysis:
     explanations: dict[int, list[str]] = field(default_factory=dict)
     first_errors: dict[int, tuple | None] = field(default_factory=dict)
     related: dict[int, list[str]] = field(default_factory=dict)
+    #: Ranked root causes (analyzers/root_causes.py), the layer above findings.
+    root_causes: list = field(default_factory=list)
 
 
 def find_conflicts(h: History) -> list[Conflict]:
@@ -60,29 +61,46 @@ def find_conflicts(h: History) -> list[Conflict]:
     return out
 
 
-#: Successful calls after an EEXIST that show the process went on.
-WENT_ON_CALLS = 20
+def retried(h: History, c: Conflict) -> bool:
+    """Did the victim retry the same operation later, and did it succeed then?
 
-
-def went_on(h: History, c: Conflict) -> bool:
-    """True when the victim used the path again after its failed call.
-
-    A program that gets EEXIST from ``mkdir`` and then creates files in the
-    directory, or EEXIST from ``link`` and then renames over the name,
-    handled the failure and went on; a failure it died of is its last word
-    on that path.
+    The same syscall on the same path by the same process (a lock call:
+    any later lock taken on the file -- the blocking wait after a refused
+    try).
     """
     v = c.victim
     proc, seq, path = v[A_PROC], v[A_SEQ], v[A_PATH]
-    if v[A_ERRNO] == "EEXIST":
-        # Losing an atomic create is its designed outcome: a program that
-        # keeps working afterwards, or ends well, handled it.
-        info = h.processes[proc]
-        if info.exited and not info.failed:
-            return True
-        done = info.ok_seqs
-        if len(done) - bisect_right(done, seq) >= WENT_ON_CALLS:
-            return True
+    if v[A_OP] == "lock":
+        return any(a[A_PROC] == proc and a[A_SEQ] > seq and a[A_ERRNO] is None
+                   and a[A_PATH] == path and a[A_FLAGS] != "un" for a in h.lock_calls)
+    return any(a[A_PROC] == proc and a[A_SEQ] > seq and a[A_ERRNO] is None
+               and a[A_SYSCALL] == v[A_SYSCALL] and a[A_OP] == v[A_OP]
+               for a in h.paths.get(path, ()))
+
+
+def handled(h: History, c: Conflict) -> bool:
+    """A failure is handled only when the process's outcome shows it.
+
+    It exited 0, or it retried the same operation and that succeeded.  What
+    it did in between does not count: a copy that rolls back and dies, or
+    keeps working after an EEXIST and fails later, did not handle it.
+    """
+    info = h.processes[c.victim[A_PROC]]
+    return (info.exited and not info.failed) or retried(h, c)
+
+
+def went_on(h: History, c: Conflict) -> bool:
+    """True when the victim lost an atomic create and then used the path successfully.
+
+    ``mkdir`` EEXIST followed by creating files in the directory is a
+    program treating "someone else made it" as fine.  Whether that was
+    *handled* is judged by outcome (``handled``); this only says the EEXIST
+    is not what the process died of, so it does not explain its failure.
+    """
+    v = c.victim
+    if v[A_ERRNO] != "EEXIST" or c.kind == "lock-contention":
+        return False
+    proc, seq, path = v[A_PROC], v[A_SEQ], v[A_PATH]
     paths = [path]
     if v[A_SYSCALL].startswith("mkdir"):
         paths.extend(h.subtree(path))
@@ -95,13 +113,16 @@ def went_on(h: History, c: Conflict) -> bool:
 
 
 def mark_handled(h: History, conflicts: list[Conflict]) -> None:
-    """Tell handled failures (the victim went on) from the ones that hurt."""
+    """Tell handled failures (by outcome, see ``handled``) from the ones that hurt."""
     for c in conflicts:
-        if c.manifested and went_on(h, c):
+        if c.manifested and handled(h, c):
             c.handled = True
-            if c.victim[A_ERRNO] == "EEXIST":
+            # Losing an atomic create or a lock is the designed outcome:
+            # a loser that then got what it needed is safe by design.
+            if c.victim[A_ERRNO] == "EEXIST" or c.kind == "lock-contention":
                 c.info = True
-                c.note = c.note or "EEXIST handled"
+                c.note = (c.note + "; " if c.note else "") + (
+                    "handled: retried and succeeded" if retried(h, c) else "handled: exited 0")
 
 
 def _verdict(h: History):
@@ -112,10 +133,8 @@ def _verdict(h: History):
         if c.manifested:
             if c.handled:
                 return verdict, "warning"
-            victim = h.processes[c.victim[A_PROC]]
-            # A failure the victim handled (it went on and exited 0) is still
-            # a real race, but not what broke the run.
-            return verdict, "error" if victim.failed or not victim.exited else "warning"
+            # Not handled (mark_handled): the failure is what the run got.
+            return verdict, "error"
         return verdict, "warning"
     return severity_of
 
@@ -127,7 +146,8 @@ def explain_failures(h: History, findings: list[Finding]) -> tuple[dict[int, lis
         if f.verdict != "manifested" or f.severity == "info":
             continue
         for c in f.conflicts:
-            victims.setdefault(c.victim[A_PROC], []).append((f, c))
+            if not went_on(h, c):
+                victims.setdefault(c.victim[A_PROC], []).append((f, c))
     rank = {"error": 0, "warning": 1}
     explanations: dict[int, list[str]] = {}
     first_errors: dict[int, tuple | None] = {}
@@ -175,9 +195,10 @@ def related_findings(h: History, findings: list[Finding],
 def judge_by_time(h: History, conflicts: list[Conflict]) -> list[Conflict]:
     """Keep only races whose operations interleaved; label them ``judged_by="time"``.
 
-    A backend that cannot see lock calls (fanotify; its header lists
-    ``"locks"`` under ``invisible``) makes every locked hand-over look like
-    a race to happens-before.  What its log still shows truthfully is the
+    A backend that cannot see lock calls or waits (fanotify; its header
+    lists ``"locks"`` or ``"wait"`` under ``invisible``; with the kernel's
+    filelock trace events it sees locks but still no waits) makes every
+    hand-over it cannot see look like a race to happens-before.  What its log still shows truthfully is the
     order of the operations.  A lock held around each process's work makes
     the two processes' operations on the contended path disjoint in that
     order; a real race makes them overlap.  So a pair is kept only when the
@@ -198,6 +219,10 @@ def judge_by_time(h: History, conflicts: list[Conflict]) -> list[Conflict]:
         if got is None:
             got = spans[path] = {}
             for p in (path, *h.subtree(path)):
+                if p in h.lock_paths:
+                    # Opening the lock file comes before taking the lock:
+                    # it is no part of the work the lock orders.
+                    continue
                 for acc in h.paths.get(p, ()):
                     s = got.get(acc[A_PROC])
                     if s is None:
@@ -223,13 +248,17 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
                     trailer: dict[str, Any] | None = None) -> Analysis:
     """Detect, group and explain the races of a built history."""
     conflicts = find_conflicts(h)
-    if "locks" in ((header or {}).get("invisible") or ()):
+    if {"locks", "wait"} & set((header or {}).get("invisible") or ()):
         conflicts = judge_by_time(h, conflicts)
     mark_handled(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)
-    return Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,
-                    related_findings(h, findings, explanations))
+    analysis = Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,
+                        related_findings(h, findings, explanations))
+    from .root_causes import launcher_indexes, root_causes
+    analysis.root_causes = root_causes(h, findings, explanations, first_errors, header,
+                                       skip=launcher_indexes(h, trailer))
+    return analysis
 
 
 def analyze_events(events: Iterable[dict[str, Any]], header: dict[str, Any] | None = None,

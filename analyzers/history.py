@@ -54,6 +54,10 @@ class History:
     events: int = 0
     first_ts: float | None = None
     lock_paths: set[str] = field(default_factory=set)
+    #: Every flock/fcntl lock call, failed ones too, as access-shaped tuples
+    #: (op "lock"): the lock-contention detector pairs a refused
+    #: non-blocking lock with the holder.
+    lock_calls: list[tuple] = field(default_factory=list)
     #: Per-directory facts the detectors compute once (see creation_root).
     dir_makers: dict[str, tuple[frozenset[int], bool]] = field(default_factory=dict)
     _sorted_paths: list[str] | None = None
@@ -179,6 +183,9 @@ class HistoryBuilder:
             name = ev["syscall"]
             lock = ev.get("lock")
             if lock is not None:
+                if ev.get("path"):
+                    h.lock_calls.append((seq, idx, "lock", name, errno, ts, ev["path"],
+                                         lock.get("op"), lock.get("kind"), ev.get("ts_end")))
                 if errno is None:
                     _on_lock(h, ev, idx, seq, lock, ofd_locks)
             elif errno is not None:
@@ -192,6 +199,13 @@ class HistoryBuilder:
                 if ev.get("last"):
                     _release_ofd(h, ev.get("ofd"), seq, idx, ofd_locks)
                 _release_posix(h, idx, ev.get("path"), seq)
+            elif name in ("rename", "renameat", "renameat2") and \
+                    (ev.get("path") or "").endswith(".lock"):
+                # git commits a lock file by renaming it into place
+                # (index.lock -> index): the rename frees the lock.
+                path = ev["path"]
+                if hb.release_oldest(("excl", path), seq, idx):
+                    h.lock_paths.add(path)
             elif name in ("unlink", "unlinkat") and ev.get("path"):
                 path = ev["path"]
                 if hb.release_oldest(("excl", path), seq, idx):

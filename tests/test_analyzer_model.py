@@ -292,6 +292,7 @@ def test_concurrent_write(trace: Trace) -> None:
     _launcher(trace, 10, 11)
     trace.open(10, "/t/data.json", "O_WRONLY|O_CREAT|O_TRUNC")
     trace.open(11, "/t/data.json", "O_WRONLY|O_CREAT|O_TRUNC")
+    trace.open(11, "/t/data.json")  # read back: someone observes the content
     a = trace.analyze()
     assert ("concurrent-write", "latent", "warning") in {
         (f.kind, f.verdict, f.severity) for f in a.findings}

@@ -103,7 +103,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_explain_recorded_race() -> None:
-    r = _cli("explain", str(GALLERY / "tmpdir_removed-racy.log.gz"), "F1")
+    import json
+    report = json.loads(_cli("analyze", str(GALLERY / "tmpdir_removed-racy.log.gz"), "--format",
+                             "json", "--fail-on", "never").stdout)
+    fid = next(f["id"] for f in report["findings"] if f["kind"] == "removed-while-in-use")
+    r = _cli("explain", str(GALLERY / "tmpdir_removed-racy.log.gz"), fid)
     assert r.returncode == 0, r.stderr
     for part in ("1. The two processes", "2. What each did", "3. Locks held",
                  "4. Why nothing ordered them", "removed-while-in-use", "fixtures.gallery.tmpdir_removed"):

@@ -11,12 +11,15 @@ from typing import Callable, Iterable
 
 from ..conflict import Conflict
 from ..history import History
-from . import check_then_use, concurrent_write, create_collision, filled_while_removing, removed_while_in_use
+from . import (check_then_use, concurrent_write, create_collision, filled_while_removing,
+               lock_contention, removed_while_in_use)
 
 Detector = Callable[[History], Iterable[Conflict]]
 
 #: kind name (part of the interface) -> detector, in order of precedence.
 DETECTORS: dict[str, Detector] = {
+    # First: a refused lock is the lock's doing, not the race another kind would call it.
+    "lock-contention": lock_contention.detect,
     "removed-while-in-use": removed_while_in_use.detect,
     "filled-while-removing": filled_while_removing.detect,
     "check-then-use": check_then_use.detect,

@@ -7,13 +7,19 @@ namespace change by another process (create, remove, rename) that falls
 between the two and is unordered with them makes the answer stale.  The
 use failing (EEXIST after "absent", ENOENT after "present") is manifested;
 otherwise the stale answer went unnoticed this time (latent, warning).
+
+A use whose outcome does not depend on the answer is not a race: a
+``rename`` onto the path replaces it atomically whether or not it existed
+(``py_compile`` stats ``foo.pyc``, writes a private temporary file and
+renames it over ``foo.pyc``; another compiler doing the same in between
+changes nothing the first one relied on).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from ..accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS
+from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS, RENAME_TO
 from ..conflict import Conflict
 from ..history import History
 
@@ -36,7 +42,8 @@ def detect(h: History) -> Iterator[Conflict]:
                 last_check[proc] = acc
                 continue
             check = last_check.pop(proc, None)
-            if check is None:
+            if check is None or (acc[A_OP] == RENAME_TO and acc[A_ERRNO] is None
+                                 and "NOREPLACE" not in (acc[A_FLAGS] or "")):
                 continue
             for m in changes:
                 if m[A_PROC] == proc or not check[A_SEQ] < m[A_SEQ] < acc[A_SEQ]:

@@ -11,7 +11,7 @@ strong creations of one path collide:
 * the later one was a rename onto the path: an atomic replace (the
   rename-over publish), ``info``, unless the later publisher had read the
   path before the earlier creation landed (read-modify-write: a lost
-  update, a warning);
+  update, a warning; see ``lost_update``);
 * otherwise (a name made twice with a removal between, a rename over a
   file another process created): a warning.
 
@@ -46,18 +46,33 @@ def is_strong_create(acc: tuple) -> bool:
     return "O_EXCL" in (acc[A_FLAGS] or "")
 
 
-def _last_read(h: History, path: str, proc: int, before: int) -> int | None:
-    """Seq of the last read of ``path`` by ``proc`` before ``before``.
-
-    A read that found nothing (ENOENT) read the state too: "no file yet".
-    """
+def _last_read(h: History, path: str, proc: int, before: int) -> tuple | None:
+    """The last read of ``path`` by ``proc`` before seq ``before`` (failed ones too)."""
     last = None
     for acc in h.paths.get(path, ()):
         if acc[A_SEQ] >= before:
             break
         if acc[A_PROC] == proc and acc[A_OP] == READ:
-            last = acc[A_SEQ]
+            last = acc
     return last
+
+
+def lost_update(h: History, path: str, a: tuple, b: tuple) -> bool:
+    """Did ``b``'s rename-over throw away ``a``'s publish of ``path``?
+
+    A lost update needs a read-modify-write: ``b`` read the target before
+    ``a``'s publish landed and replaced it without reading again.  A read
+    that found the content is that.  A read that found nothing (ENOENT) is
+    what an independent computation does too (``compileall`` opens each
+    ``.pyc`` to check it, finds none, compiles the source and renames its
+    result over whatever is there: identical, independent outputs); it
+    counts only when the process whose publish was replaced later failed,
+    its outcome showing that it depended on what it wrote.
+    """
+    read = _last_read(h, path, b[A_PROC], b[A_SEQ])
+    if read is None or read[A_SEQ] >= a[A_SEQ]:
+        return False
+    return read[A_ERRNO] is None or h.processes[a[A_PROC]].failed
 
 
 def _site(h: History, path: str, a: tuple, b: tuple) -> str:
@@ -97,8 +112,7 @@ def detect(h: History) -> Iterator[Conflict]:
                     if b[A_OP] == RENAME_TO:
                         # Read-modify-write: b read the path before a's publish
                         # and published without reading again, so a's update is lost.
-                        read = _last_read(h, path, b[A_PROC], b[A_SEQ])
-                        if read is not None and read < a[A_SEQ]:
+                        if lost_update(h, path, a, b):
                             yield Conflict(KIND, b, a, False, _site(h, path, a, b), note="lost update")
                         elif pair not in seen_pairs:
                             seen_pairs.add(pair)
