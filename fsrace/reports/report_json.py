@@ -15,7 +15,8 @@ from fsrace.analyzers.conflict import Conflict
 from fsrace.analyzers.sites import Finding
 
 FORMAT = "fsrace-report"
-VERSION = "1.0"
+#: 1.1 adds ``root_causes`` and ``warnings`` (additive).
+VERSION = "1.1"
 
 #: How many conflicting pairs a finding lists in full.
 MAX_INSTANCES = 50
@@ -69,6 +70,41 @@ def finding_dict(a: Analysis, f: Finding) -> dict[str, Any]:
     }
 
 
+def root_cause_dict(a: Analysis, rc: Any) -> dict[str, Any]:
+    """One root cause (see fsrace.analyzers.root_causes): process indexes become pids."""
+    procs = a.history.processes
+    example = rc.example
+    return {
+        "id": rc.id,
+        "resource": rc.resource,
+        "pattern": rc.pattern,
+        "programs": list(rc.programs),
+        "copies": rc.copies,
+        "kinds": list(rc.kinds),
+        "severity": rc.severity,
+        "statement": rc.statement,
+        "missing_order": rc.missing_order,
+        "fix": rc.fix,
+        "explains": [procs[i].pid for i in rc.explains],
+        "explains_procs": [procs[i].key for i in rc.explains],
+        "finding_ids": list(rc.finding_ids),
+        "sites": list(rc.sites),
+        "site_ids": list(rc.sites),
+        "evidence": rc.evidence,
+        "example": _pair(a, example) if example is not None else None,
+        "count": rc.count,
+        "manifested_findings": rc.manifested,
+    }
+
+
+def launcher_idx(a: Analysis) -> set[int]:
+    """Process indexes of fsrace's own launcher (never a failed process)."""
+    pid = a.trailer.get("launcher_pid")
+    if pid is None:
+        return set()
+    return {p.idx for p in a.history.processes if p.pid == pid and p.parent is None}
+
+
 def report_dict(a: Analysis) -> dict[str, Any]:
     """The whole report as a JSON-ready dict."""
     h = a.history
@@ -77,7 +113,10 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     for f in a.findings:
         counts[f.severity] += 1
     failed = []
+    skip = launcher_idx(a)
     for idx, ids in a.explanations.items():
+        if idx in skip:
+            continue  # fsrace's own launcher: it fails when a copy fails
         p = procs[idx]
         first = a.first_errors.get(idx)
         if first is None and p.failed_calls:
@@ -108,6 +147,7 @@ def report_dict(a: Analysis) -> dict[str, Any]:
              "ppid": procs[p.parent].pid if p.parent is not None else None,
              "argv": p.argv, "exit_code": p.exit_code, "signal": p.signal}
             for p in procs],
+        "root_causes": [root_cause_dict(a, rc) for rc in a.root_causes],
         "findings": [finding_dict(a, f) for f in a.findings],
         "failed_processes": failed,
         "stats": {
@@ -119,6 +159,7 @@ def report_dict(a: Analysis) -> dict[str, Any]:
             "lock_edges": h.hb.lock_edges,
             "conflicts": sum(f.count for f in a.findings),
         },
+        "warnings": [str(w) for w in (trailer.get("warnings") or [])],
     }
 
 
