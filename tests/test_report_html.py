@@ -181,10 +181,12 @@ class Browser:
             raise RuntimeError(f"page error: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def open(self, path: Path, timeout: float = 30.0) -> float:
-        """Load a file; return seconds until the page's script says it is ready."""
+    def open(self, path: Path, timeout: float = 30.0, fragment: str = "") -> float:
+        """Load a file (a fresh load, also when only ``fragment``, e.g. ``"#F1"``,
+        differs); return seconds until the page's script says it is ready."""
+        self.call("Page.navigate", url="about:blank")
         t0 = time.monotonic()
-        self.call("Page.navigate", url=path.resolve().as_uri())
+        self.call("Page.navigate", url=path.resolve().as_uri() + fragment)
         while time.monotonic() - t0 < timeout:
             if self.eval("document.body && document.body.getAttribute('data-ready')") == "1":
                 return time.monotonic() - t0
@@ -349,8 +351,9 @@ def _open_and_select(browser: Browser, log: Path, tmp_path: Path, needle: str) -
     assert r.returncode == 0, r.stderr
     report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never").stdout)
     browser.open(page)
-    # One lane per process, arrows for the findings.
-    assert browser.eval("document.querySelectorAll('#lanes g.lane').length") == len(report["processes"])
+    # One lane per process (helpers with no race folded into their parent's), arrows for the findings.
+    lanes = browser.eval("Array.from(document.querySelectorAll('#lanes g.lane')).map(g => +g.getAttribute('data-folded'))")
+    assert len(lanes) + sum(lanes) == len(report["processes"])
     assert browser.eval("document.querySelectorAll('#lanes path.arrow').length") >= 1
     f = next((f for f in report["findings"] if any(needle in a["path"] for a in f["accesses"])), None)
     assert f is not None, f"no finding names {needle!r}: this check would prove nothing"
@@ -406,6 +409,29 @@ def test_seed_report_is_fast_and_readable(tmp_path: Path, seed_strace_log: Path,
     (tmp_path / "numbers.txt").write_text(f"size={size} load={load:.3f}s marks={marks}\n")
     print(f"seed report: {size} bytes, ready in {load:.2f} s, {marks} marks")
     _assert_no_script_ran(browser)
+    _seed_diagnosis_first(browser, page, seed_strace_log)
+
+
+def _seed_diagnosis_first(browser: Browser, page: Path, log: Path) -> None:
+    """Issue 13's done-when on the seed: R1's card in the first viewport,
+    explaining failed uv copies; ``#F1`` selects F1."""
+    report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never",
+                             timeout=900).stdout)
+    assert any(p["exit_code"] not in (0, None) for p in report["failed_processes"]), \
+        "no uv copy failed in this seed round: the check below would prove nothing"
+    browser.open(page)
+    card = browser.eval("""(() => { const c = document.querySelector('.rc-card[data-rc="R1"]');
+        if (!c) return null; const s = c.querySelector('.rc-statement').getBoundingClientRect();
+        return [c.getBoundingClientRect().top, s.bottom, window.innerHeight, c.innerText]; })()""")
+    assert card is not None, "no root-cause card R1 on the seed's page"
+    assert 0 <= card[0] and card[1] <= card[2], f"R1's card is not in the first viewport: {card[:3]}"
+    assert "uv sync" in card[3] and "explains" in card[3]
+    browser.open(page, fragment="#F1")
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == "F1"
+    f1 = next(f for f in report["findings"] if f["id"] == "F1")
+    hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
+    assert sorted(hl) == sorted(a["seq"] for a in f1["accesses"])
+    _assert_no_script_ran(browser)
 
 
 def test_many_sites_are_capped(monkeypatch) -> None:
@@ -427,3 +453,150 @@ def test_many_sites_are_capped(monkeypatch) -> None:
     assert [f["id"] for f in m["findings"]] == [f.id for f in a.findings[:2]]
     assert sum(m["hidden_findings"].values()) == len(a.findings) - 2
     assert len(m["ops"]) <= 4 + 6   # the two pairs, plus the fork/exit events
+
+
+# ------------------------------------------------- diagnosis first (issue 13)
+
+EVIL_DIR = "/w/<img src=x onerror=alert(3)>.data"
+HELPERS = 24
+
+
+def _diagnosis_analysis():
+    """fsrace's launcher (pid 1) with two copies; copy 3 removes a staging
+    directory that copy 2 is still filling (2 fails and exits 2); both copies
+    start helper processes (``readlink``, exit 1) that touch nothing shared;
+    a latent race on another path; then 40 s of helper work after the race."""
+    from fsrace.analyzers.analyze import analyze_events
+
+    t = Trace()
+    t.exec(1, ["python3", "-m", "fsrace.tracer.launcher", "-j", "2", "--", "inst"])
+    t.fork(1, 2)
+    t.fork(1, 3)
+    t.exec(2, ["inst", "sync"])
+    t.exec(3, ["inst", "sync"])
+    t.open(2, "/w/y/cfg", "O_RDONLY")                      # latent: 3 removes it later
+    t.op(3, "mkdir", EVIL_DIR)
+    t.open(3, EVIL_DIR + "/a", "O_WRONLY|O_CREAT")
+    t.open(2, EVIL_DIR + "/b", "O_WRONLY|O_CREAT")
+    t.op(3, "unlinkat", EVIL_DIR + "/a")
+    t.op(3, "unlinkat", EVIL_DIR + "/b")
+    t.op(3, "unlinkat", EVIL_DIR, flags="AT_REMOVEDIR")
+    t.op(2, "renameat2", EVIL_DIR + "/b", path2="/w/site/b", errno="ENOENT")
+    t.op(3, "unlinkat", "/w/y/cfg")
+    race_end = len(t.events)
+    pid = 100
+    for parent in (2, 3):
+        for _ in range(HELPERS // 2):
+            pid += 1
+            t.fork(parent, pid)
+            t.exec(pid, ["readlink", "-f", f"/h/{pid}"])
+            t.op(pid, "newfstatat", f"/h/{pid}", errno="ENOENT")
+            t.exit(pid, 1)
+            t.wait(parent, pid, 1)
+    t.exit(2, 2)
+    t.exit(3, 0)
+    t.wait(1, 2, 2)
+    t.wait(1, 3, 0)
+    t.exit(1, 2)
+    for i, ev in enumerate(t.events):       # the helpers' work spreads over 40 s
+        if i >= race_end:
+            ev["ts"] = 1000.0 + race_end * 0.001 + (i - race_end + 1) * 40.0 / (len(t.events) - race_end)
+    trailer = {"launcher_pid": 1, "warnings": ["3 log lines were not understood (sample: line 7)"]}
+    return analyze_events(t.events, {"backend": "strace", "command": ["inst", "sync"]}, trailer)
+
+
+def test_diagnosis_model() -> None:
+    """Pure checks of what the page is told to show first."""
+    from fsrace.reports.report_html_model import html_model
+
+    a = _diagnosis_analysis()
+    assert a.root_causes, "the analysis found no root cause: nothing to put on a card"
+    m = html_model(a)
+    rc = m["root_causes"][0]
+    assert rc["id"] == "R1" and rc["statement"] and rc["fix"]
+    assert [e["pid"] for e in rc["explains"]] == [2]
+    assert set(rc["finding_ids"]) <= {f["id"] for f in m["findings"]}
+    # The launcher is not a failed process; the helpers are counted, not listed.
+    assert [p["pid"] for p in m["failed"]] == [2]
+    assert m["failed_helpers"] == {"count": HELPERS, "programs": [["readlink", HELPERS]]}
+    assert m["summary"]["failed_processes"] == 1
+    launcher = next(l for l in m["lanes"] if l["pid"] == 1)
+    assert launcher["launcher"] and not launcher["failed"]
+    # Helper lanes fold into their copy's lane; the launcher and copies stay.
+    kept = [l["pid"] for l in m["lanes"] if l["folded_into"] is None]
+    assert sorted(kept) == [1, 2, 3]
+    # The page opens on the race, not on the 40 s of helper work.
+    f0, f1 = m["focus"]
+    assert f1 - f0 < 0.1 * (m["span"][1] - m["span"][0])
+    err = next(f for f in m["findings"] if f["severity"] == "error")
+    assert all(f0 <= m["ops"][i][1] <= f1 for i in err["pair"])
+    assert m["has_manifested"] and any(f["verdict"] == "latent" for f in m["findings"])
+    assert m["warnings"] == ["3 log lines were not understood (sample: line 7)"]
+
+
+@needs_chromium
+def test_diagnosis_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    """Cards in the first viewport, #F/#R addresses, folded lanes, latent
+    arrows on demand, the launcher not failed, hostile names as text."""
+    from fsrace.reports.report_html import render_html
+
+    a = _diagnosis_analysis()
+    assert a.root_causes
+    page = tmp_path / "report.html"
+    page.write_text(render_html(a), encoding="ascii")
+    by_id = {f.id: f for f in a.findings}
+    r1 = a.root_causes[0]
+
+    browser.open(page)
+    card = browser.eval("""(() => { const c = document.querySelector('.rc-card[data-rc="R1"]');
+        const s = c.querySelector('.rc-statement').getBoundingClientRect();
+        return [c.getBoundingClientRect().top, s.bottom, window.innerHeight, c.innerText]; })()""")
+    assert 0 <= card[0] and card[1] <= card[2], f"R1's card is not in the first viewport: {card[:3]}"
+    assert r1.statement in card[3] and r1.fix in card[3]
+    # The hostile directory name is shown as text on the card, never parsed as markup.
+    assert r1.resource == EVIL_DIR and EVIL_DIR in card[3]
+    assert browser.eval("document.querySelectorAll('img').length") == 0
+    assert "3 log lines were not understood" in browser.eval("document.getElementById('warnings').innerText")
+    # Folded lanes: the launcher and the two copies; the helpers fold in.
+    lanes = browser.eval("Array.from(document.querySelectorAll('#lanes g.lane')).map(g => [+g.getAttribute('data-pid'), +g.getAttribute('data-folded')])")
+    assert sorted(p for p, _ in lanes) == [1, 2, 3] and sum(n for _, n in lanes) == HELPERS
+    browser.click("#show-helpers")
+    assert browser.eval("document.querySelectorAll('#lanes g.lane').length") == 3 + HELPERS
+    # The launcher is not listed as failed; the helpers are one line.
+    failed = browser.eval("document.getElementById('failed').innerText")
+    assert "pid 2 (exit 2)" in failed and "pid 1 " not in failed
+    assert f"{HELPERS} helper processes exited non-zero" in failed and "readlink" in failed
+    assert browser.eval("document.querySelector('#lanes g.lane[data-pid=\"1\"] text.lane-label').classList.contains('failed')") is False
+    # Latent arrows only on demand (manifested races exist).
+    latent = {f.id for f in a.findings if f.verdict == "latent"}
+    assert latent
+    arrows = lambda: set(browser.eval("Array.from(document.querySelectorAll('#lanes path.arrow')).map(e => e.getAttribute('data-fid'))"))
+    browser.click("#zoom-all")
+    shown = arrows()
+    assert shown and not shown & latent
+    browser.click("#show-latent")
+    assert latent <= arrows()
+    # Opens on the race window, not the whole run.
+    browser.open(page)
+    first_view = browser.eval("document.getElementById('viewinfo').textContent")
+    browser.click("#zoom-all")
+    assert browser.eval("document.getElementById('viewinfo').textContent") != first_view
+
+    # #F1 selects F1: its site, its pair; a click moves the address.
+    browser.open(page, fragment="#F1")
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == "F1"
+    hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
+    assert sorted(hl) == sorted([by_id["F1"].example.culprit[0], by_id["F1"].example.victim[0]])
+    other = a.findings[-1].id
+    browser.click(f'button.site[data-fid="{other}"]')
+    assert browser.eval("location.hash") == "#" + other
+    # #R1 selects the root cause and its evidence.
+    browser.open(page, fragment="#R1")
+    assert browser.eval("document.querySelector('.rc-card.selected').getAttribute('data-rc')") == "R1"
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == r1.evidence
+    # A link on the card moves the selection.
+    target = r1.finding_ids[-1]
+    browser.click(f'.rc-card[data-rc="R1"] a.fid[data-fid="{target}"]')
+    assert browser.eval("location.hash") == "#" + target
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == target
+    _assert_no_script_ran(browser)

@@ -241,7 +241,8 @@ def html_model(a: Analysis, timeline: Timeline | None = None,
                       "failed": p.failed and not is_launcher, "launcher": is_launcher,
                       "folded_into": folded.get(idx), "ops": len(by_proc.get(idx, ()))})
     failed, helpers = split_failed(a, rep["failed_processes"], folded)
-    summary = dict(rep["summary"], failed_processes=len(failed) + helpers["count"])
+    # Failed processes the page lists; helpers with no race are counted apart.
+    summary = dict(rep["summary"], failed_processes=len(failed))
     model = {
         "format": "fsrace-html-model",
         "clock": "time" if timed else "seq",

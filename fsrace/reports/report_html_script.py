@@ -73,7 +73,8 @@ SCRIPT = r"""
   const sm = D.summary;
   document.getElementById("summary").textContent =
     D.stats.processes + " processes, " + D.stats.events + " events, " + sm.failed_processes +
-    " failed; " + D.root_causes.length + " root cause" + (D.root_causes.length === 1 ? "" : "s") + "; " + sm.errors + " error, " + sm.warnings + " warning, " + sm.info + " info finding(s). " +
+    " failed" + (D.failed_helpers.count ? " (+" + D.failed_helpers.count + " helpers with no race)" : "") +
+    "; " + D.root_causes.length + " root cause" + (D.root_causes.length === 1 ? "" : "s") + "; " + sm.errors + " error, " + sm.warnings + " warning, " + sm.info + " info finding(s). " +
     "Drawn: " + D.stats.drawn + " operations in full, " + D.stats.aggregated + " aggregated.";
 
   // ----------------------------------------------------------------- legend
