@@ -21,7 +21,7 @@ from rich.text import Text
 import fsrace.fixtures.installer
 from fsrace.console import UserError, err_console, out_console
 from fsrace.gallery import demo
-from fsrace.pipeline import (analyze_with_timeline, do_record, exit_status_for,
+from fsrace.pipeline import (analyze_with_timeline, check_outputs, do_record, exit_status_for,
                              print_record_summary, run_analysis, run_import, write_report)
 from fsrace.reports.safe_text import printable
 from fsrace.stress import compare_cmd, stress_cmd
@@ -32,18 +32,33 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
 
     from fsrace.analyzers.load import LoadError
     from fsrace.tracer.eventlog import EventLogError
+    from fsrace.tracer.outputs import OutputError
     from fsrace.tracer.strace_backend import RecordError
     from fsrace.tracer.strace_import import ImportError_
+    from fsrace.tracer.termination import (install_terminate_handlers, restore_handlers,
+                                           signal_name, signal_of)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # SIGTERM and SIGHUP stop every command as Ctrl-C does (outputs
+        # finished or discarded cleanly), never by the default action.
+        old = install_terminate_handlers()
         try:
             return func(*args, **kwargs)
-        except (ImportError_, EventLogError, RecordError, LoadError) as exc:
+        except (ImportError_, EventLogError, RecordError, LoadError, OutputError) as exc:
             raise UserError(str(exc)) from None
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(0)
+        except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: 128 + N
+            signum = signal_of(exc)
+            kept = getattr(exc, "fsrace_kept", None)
+            err_console().print(Text(f"fsrace: interrupted by {signal_name(signum)}"
+                                     + (f"; {printable(kept)}" if kept else ""),
+                                     style="yellow"))
+            sys.exit(128 + signum)
+        finally:
+            restore_handlers(old)
     return wrapper
 
 
@@ -88,7 +103,7 @@ def import_cmd(logs: tuple[str, ...], output: str, initial_cwd: str | None) -> N
     resolved absolute path(s).
     """
     console = err_console()
-    stats = run_import(list(logs), output, console, initial_cwd=initial_cwd)
+    stats = run_import(list(logs), output, console, initial_cwd=initial_cwd)  # checks output
     _report_import(console, stats, output)
 
 
@@ -126,8 +141,11 @@ def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
         result, stats = do_record(list(cmd), output, copies, keep_strace, console,
                                   import_after=import_after)
     print_record_summary(console, result, stats, output)
+    if getattr(result, "incomplete", None):
+        raise UserError(f"{result.incomplete}. The event log {output} holds what was "
+                        "recorded until then, marked interrupted.")
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(128 + (getattr(result, "interrupt_signal", None) or 2))
     sys.exit(result.exit_status)
 
 
@@ -177,6 +195,7 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
     2 bad input or usage.
     """
     console = err_console()
+    check_outputs(output, list(logs), "report")   # never overwrite an input
     timeline = None
     if fmt in ("html", "perfetto"):  # these also draw durations, threads and locks
         analysis, timeline = analyze_with_timeline(list(logs), console, initial_cwd)

@@ -82,13 +82,23 @@ class EventLogWriter:
             return
         trailer = {"format": TRAILER_FORMAT, "events": self.count}
         trailer.update(self.trailer)
-        self._out.write(json.dumps(trailer) + "\n")
-        if str(self.path) == "-":
-            self._out.flush()
-            self._out.detach()
-        else:
-            self._out.close()
-        self._out = None
+        out, self._out = self._out, None
+        try:
+            out.write(json.dumps(trailer) + "\n")
+            if str(self.path) == "-":
+                out.flush()
+                out.detach()
+            else:
+                out.close()
+        except BaseException:
+            # A full disk: close the file anyway (its buffer cannot be
+            # written) and let the caller discard it and say why.
+            if str(self.path) != "-":
+                try:
+                    out.close()
+                except (OSError, ValueError):
+                    pass
+            raise
 
     def __enter__(self) -> "EventLogWriter":
         return self

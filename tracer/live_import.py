@@ -16,7 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from .outputs import AtomicOutput, OutputError, describe_os_error
 from .strace_import import Follow, ImportStats, import_strace
+from .termination import signals_deferred
 
 #: Niceness of the import thread while the recorded command runs.
 RECORDING_NICE = 19
@@ -38,7 +40,8 @@ class LiveImport:
     def __init__(self, strace_log: Path | str, output: str, **import_kwargs: Any):
         self.strace_log = Path(strace_log)
         self.output = output
-        self.partial = output if output == "-" else _partial_name(output)
+        self._out = AtomicOutput(output)
+        self.partial = self._out.path
         self.follow = Follow()
         self.trailer_extra: dict[str, Any] = {}
         self._kwargs = import_kwargs
@@ -108,19 +111,24 @@ class LiveImport:
                 thread.join(0.1)
                 if on_progress is not None:
                     on_progress(*self.progress)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:   # also SIGTERM/SIGHUP (termination.Terminate)
             self.follow.abort.set()
-            if thread is not None:
-                thread.join()
-            self._publish()   # closed, valid, marked interrupted
+            _join(thread)
+            with signals_deferred():
+                self._publish()   # closed, valid, marked interrupted
             raise
         if self._error is not None:
             if isinstance(self._error, KeyboardInterrupt):
-                self._publish()
-            else:
-                self._discard()
+                with signals_deferred():
+                    self._publish()
+                raise self._error
+            self._discard()
+            if isinstance(self._error, OSError):
+                raise OutputError(f"cannot write the event log {self.output}: "
+                                  f"{describe_os_error(self._error)}") from None
             raise self._error
-        self._publish()
+        with signals_deferred():
+            self._publish()
         if self._stats is None:  # pragma: no cover - start() was not called
             raise RuntimeError("the live import was never started")
         return self._stats
@@ -130,23 +138,22 @@ class LiveImport:
         self.follow.abort.set()
         self.follow.done.set()
         if self._thread is not None:
-            self._thread.join()
-            self._discard()
+            _join(self._thread)
+        self._discard()
 
     def _publish(self) -> None:
-        if self.partial != self.output and os.path.exists(self.partial):
-            os.replace(self.partial, self.output)
+        if self._out.direct or os.path.exists(self.partial):
+            self._out.commit()
 
     def _discard(self) -> None:
-        if self.partial != self.output:
-            try:
-                os.unlink(self.partial)
-            except OSError:
-                pass
+        self._out.discard()
 
 
-def _partial_name(output: str) -> str:
-    """A hidden name beside ``output`` (same file system: the rename is atomic)."""
-    folder, base = os.path.split(output)
-    gz = ".gz" if base.endswith(".gz") else ""
-    return os.path.join(folder, f".{base}.{os.getpid()}.partial{gz}")
+def _join(thread: threading.Thread | None) -> None:
+    """Wait for the import thread to end; a further Ctrl-C does not cut the
+    wait short (the thread is closing the event log with its trailer)."""
+    while thread is not None and thread.is_alive():
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            continue

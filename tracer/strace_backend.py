@@ -61,13 +61,17 @@ from typing import Callable, Sequence
 import psutil
 
 from fsrace.tracer.syscalls import strace_trace_expression
-from fsrace.tracer.termination import Terminate, install_terminate_handlers, restore_handlers
+from fsrace.tracer.termination import (Terminate, install_terminate_handlers, restore_handlers,
+                                       signal_name, signal_of)
 
 log = logging.getLogger(__name__)
 
 #: The launcher, run by path (not ``-m``) so it works whatever the cwd and
 #: whether or not fsrace is installed, and without importing ``tracer``.
 LAUNCHER = Path(__file__).resolve().with_name("launcher.py")
+
+#: Kills the recording if fsrace itself is killed (see tracer/watchdog.py).
+WATCHDOG = Path(__file__).resolve().with_name("watchdog.py")
 
 #: How often the status callback is called (and the most we ever poll).
 STATUS_INTERVAL = 0.25
@@ -124,6 +128,8 @@ class RecordResult:
     strace_stderr: Path | None = None   # strace's own messages
     warnings: list[str] = field(default_factory=list)
     launcher_pid: int | None = None     # root process of the log (not a copy)
+    interrupt_signal: int | None = None  # SIGINT/SIGTERM/SIGHUP that interrupted it
+    incomplete: str | None = None       # why the log is cut short (strace died, disk full)
 
 
 # --------------------------------------------------------------------------
@@ -283,15 +289,110 @@ def _ptrace_denied_message(stderr_text: str) -> str:
 
 
 def _strace_failed_message(returncode: int | None, stderr_text: str,
-                           stderr_path: Path) -> str:
+                           stderr_path: Path | None) -> str:
     lines = _STRACE_LINE.findall(stderr_text)
     said = " / ".join(lines[:5]) or stderr_text.strip()[:500] or "nothing"
     how = ("was killed by " + signal.Signals(-returncode).name
            if returncode is not None and returncode < 0
            else f"exited with status {returncode}")
+    # A pointer to the stderr file only when it is kept: beside a temporary
+    # strace log it is removed before this message is read.
+    where = f"Its full output is in {stderr_path}. " if stderr_path is not None else ""
     return (f"strace {how} before the command could run (it said: {said}). "
-            f"Its full output is in {stderr_path}. Check that strace works "
-            f"on this machine with `strace -f true`.")
+            f"{where}Check that strace works on this machine with `strace -f true`.")
+
+
+#: "strace: PATH: REASON" -- strace could not write its log (a full disk).
+_WRITE_ERROR = re.compile(r"^(?:\S*/)?strace: (?P<path>/.+): (?P<reason>[A-Z][^:]+)$", re.MULTILINE)
+
+
+def _log_write_error(stderr_text: str, strace_log: Path) -> str | None:
+    """strace's complaint that it could not write the log, or None."""
+    for m in _WRITE_ERROR.finditer(stderr_text):
+        if m.group("path") == str(strace_log):
+            return (f"strace could not write its log {strace_log}: {m.group('reason')}; "
+                    "the recording is incomplete")
+    return None
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids of the processes in session ``sid`` (strace's: every tracee)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.getsid(int(name)) == sid:
+                    found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def _kill_orphaned_tracees(strace_pid: int) -> int:
+    """SIGKILL what strace left behind when it died; returns how many.
+
+    strace runs in its own session, and every process it traced inherited
+    that session.  Once strace is gone those processes run untraced, and
+    with --seccomp-bpf every syscall the filter hands to the (absent)
+    tracer fails with ENOSYS: programs that go on like that do damage on
+    real files, so they are stopped at once.
+    """
+    killed: set[int] = set()
+    for _ in range(50):     # a process may fork while we look
+        pids = session_members(strace_pid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return len(killed)
+
+
+class _Watchdog:
+    """tracer/watchdog.py beside strace: kills the recording if fsrace dies."""
+
+    def __init__(self, remove: Sequence[str]):
+        self.proc: subprocess.Popen | None = None
+        argv = [sys.executable, "-I", "-S", str(WATCHDOG)]
+        for path in remove:
+            argv += ["--remove", str(path)]
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True,
+                                         close_fds=True)
+        except OSError as exc:
+            log.warning("no watchdog (%s): a SIGKILL of fsrace would leave strace running", exc)
+
+    def watch(self, strace_pid: int) -> None:
+        """Tell it strace's pid."""
+        self._send(b"%d\n" % strace_pid)
+
+    def _send(self, data: bytes) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+            except OSError:
+                pass
+
+    def done(self) -> None:
+        """strace has ended and fsrace goes on: the watchdog exits."""
+        if self.proc is None:
+            return
+        self._send(b"ended\n")
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _exec_failed_message(cmd: str, err: int, env: dict | None) -> str:
@@ -566,7 +667,9 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
            stdin=None, stdout=None, stderr=None,
            interrupt_grace: float = INTERRUPT_GRACE,
            extra_strace_args: Sequence[str] = (),
-           on_started: Callable[[list[str], str, float], None] | None = None) -> RecordResult:
+           on_started: Callable[[list[str], str, float], None] | None = None,
+           remove_on_death: Sequence[str] = (),
+           stderr_kept: bool = True) -> RecordResult:
     """Run ``copies`` concurrent copies of cmd_argv under strace.
 
     ``strace_log`` is where strace writes (a new temporary directory's
@@ -582,6 +685,13 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     KeyboardInterrupt, and where the SIGTERM/SIGHUP handlers can be set.  A
     Ctrl-C before strace has started (while checking its version)
     propagates as KeyboardInterrupt: there is no log yet.
+
+    If strace dies while recording, what it traced is killed at once (it
+    would run on with failing syscalls) and the result says so in
+    ``incomplete``; if fsrace itself is killed, a watchdog process kills
+    strace and its tracees and removes the ``remove_on_death`` paths.
+    ``stderr_kept=False`` says the caller removes ``LOG.stderr`` afterwards
+    (messages then quote it instead of pointing to it).
     """
     cmd_argv = [os.fspath(a) for a in cmd_argv]
     if not cmd_argv:
@@ -627,7 +737,9 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
 
     warnings: list[str] = []
     interrupted = False
+    interrupt_signal = None
     old_handlers = {}
+    watchdog = _Watchdog(remove_on_death)
     started = time.time()
     try:
         try:
@@ -646,12 +758,16 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
             raise RecordError(f"Cannot start strace ({strace}): {exc}. "
                               f"Check that it is installed and executable.") \
                 from None
+    except BaseException:
+        watchdog.done()
+        raise
     finally:
         os.close(status_w)
         if user_err is not None:
             os.close(user_err)
         stderr_file.close()
 
+    watchdog.watch(proc.pid)
     run = _Run(proc, status_r)
     try:
         old_handlers = install_terminate_handlers()
@@ -667,8 +783,9 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
                                      _live_count(proc.pid)))
                     if run.wait(STATUS_INTERVAL):
                         break
-        except (KeyboardInterrupt, Terminate):
+        except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM/SIGHUP (Terminate)
             interrupted = True
+            interrupt_signal = signal_of(exc)
             _stop_tracees(run, interrupt_grace, warnings)
         except BaseException:
             # A bug or a failing callback: do not leave strace behind.
@@ -677,20 +794,36 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     finally:
         restore_handlers(old_handlers)
         run.close()
+        # strace has ended: anything left in its session was orphaned by its death.
+        orphans = _kill_orphaned_tracees(proc.pid) if proc.poll() is not None else 0
+        watchdog.done()
     ended = time.time()
 
     stderr_text = _read_text(stderr_path)
+    incomplete = None
+    rc = proc.returncode
+    if not interrupted and (orphans or (rc is not None and rc < 0)):
+        how = (f"was killed by {signal_name(-rc)}" if rc is not None and rc < 0
+               else f"exited with status {rc}")
+        incomplete = (f"strace {how} while recording; the {orphans} processes it traced were "
+                      "stopped at once (untraced, their file system calls would have failed "
+                      "with ENOSYS)")
+    incomplete = incomplete or _log_write_error(stderr_text, strace_log)
     parsed = _parse_status(run.status_data)
     launcher_pid, copies_status = parsed if parsed else (None, None)
     if copies_status is None:
         if _PTRACE_DENIED.search(stderr_text):
             raise RecordError(_ptrace_denied_message(stderr_text))
-        if not interrupted:
+        if incomplete and _file_size(strace_log) > 0:
+            warnings.append("the copies' exit statuses are unknown: the launcher was "
+                            "stopped before it could report them")
+        elif not interrupted:
             raise RecordError(_strace_failed_message(
-                proc.returncode, stderr_text, stderr_path))
-        warnings.append("the run was interrupted before the copies of the "
-                        "command were started or before their exit statuses "
-                        "were reported")
+                proc.returncode, stderr_text, stderr_path if stderr_kept else None))
+        else:
+            warnings.append("the run was interrupted before the copies of the "
+                            "command were started or before their exit statuses "
+                            "were reported")
         copies_status = []
     elif _PTRACE_DENIED.search(stderr_text):
         warnings.append("strace reported a ptrace failure: " +
@@ -700,15 +833,19 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     if failed and not interrupted:
         raise RecordError(_exec_failed_message(cmd_argv[0],
                                                failed[0].exec_errno, env))
+    seen = set(warnings)
     for line in _STRACE_LINE.findall(stderr_text):
-        if line not in warnings:
+        if line not in seen:     # a full disk repeats one line per write
+            seen.add(line)
             warnings.append(line)
 
     if copies_status:
         exit_status = next((c.status for c in copies_status if c.status), 0)
     elif interrupted:
         # Stopped before the copies ran (or before the launcher reported).
-        exit_status = 128 + signal.SIGINT
+        exit_status = 128 + (interrupt_signal or signal.SIGINT)
+    elif incomplete:
+        exit_status = 128 - rc if rc is not None and rc < 0 else 255
     else:
         rc = proc.returncode
         exit_status = 128 - rc if rc is not None and rc < 0 else (rc or 0)
@@ -716,7 +853,8 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
                         exit_status=exit_status, interrupted=interrupted,
                         started=started, ended=ended, strace_argv=argv,
                         strace_version=version, strace_stderr=stderr_path,
-                        warnings=warnings, launcher_pid=launcher_pid)
+                        warnings=warnings, launcher_pid=launcher_pid,
+                        interrupt_signal=interrupt_signal, incomplete=incomplete)
 
 
 def _file_size(path: Path) -> int:

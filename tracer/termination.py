@@ -3,18 +3,43 @@
 A recorder that is told to stop (a service manager's SIGTERM, a closed
 terminal's SIGHUP) must stop its tracees and still write a complete log,
 exactly as after Ctrl-C.  While the handlers are installed those signals
-raise ``Terminate``, which the recorders catch next to KeyboardInterrupt.
+raise ``Terminate``.  It is a KeyboardInterrupt, so every place that
+finishes its work cleanly after a Ctrl-C (the importer closing its event log
+with a trailer marked interrupted) does the same after SIGTERM or SIGHUP;
+``signal_of`` tells which signal it was (for exit status 128 + N).
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from typing import Any
+from typing import Any, Iterator
+
+#: The signals that stop fsrace cleanly.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Terminate(BaseException):
-    """Raised by the SIGTERM/SIGHUP handler while a recorder runs."""
+class Terminate(KeyboardInterrupt):
+    """Raised by the SIGTERM/SIGHUP handler; ``signum`` is the signal."""
+
+    @property
+    def signum(self) -> int:
+        """The signal number (SIGTERM when unknown)."""
+        return self.args[0] if self.args and isinstance(self.args[0], int) else signal.SIGTERM
+
+
+def signal_of(exc: BaseException) -> int:
+    """The signal behind an interruption: SIGINT for a plain Ctrl-C."""
+    return exc.signum if isinstance(exc, Terminate) else signal.SIGINT
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _raise_terminate(signum: int, frame: Any) -> None:
@@ -44,3 +69,22 @@ def restore_handlers(old: dict[int, Any]) -> None:
             signal.signal(sig, handler)
         except (ValueError, OSError):
             pass
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back while a file is being finished.
+
+    Used while an event log's trailer is written and the file renamed into
+    place: a second Ctrl-C there would leave it without its end.  The held
+    signal is delivered (and raised) when the block ends.  Only the main
+    thread can do this; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
