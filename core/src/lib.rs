@@ -1,6 +1,10 @@
-//! fsrace compiled core (skeleton). The strace parser, importer state
-//! machine and path resolver move here; see issue 14.
+//! fsrace compiled core: the strace line parser (and, growing, the
+//! importer's state machine and path resolver), exposed to Python as
+//! `fsrace._core`.  Safe code only; no input makes it panic.
 #![forbid(unsafe_code)]
+
+pub mod parse;
+mod py;
 
 use pyo3::prelude::*;
 
@@ -10,5 +14,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
+    py::register(m)?;
     Ok(())
 }
