@@ -85,6 +85,7 @@ from fsrace.tracer.strace_backend import LAUNCHER, CopyStatus, RecordError, _par
 from fsrace.tracer.termination import Terminate, install_terminate_handlers, restore_handlers
 from fsrace.tracer.fanotify_convert import Converter
 from fsrace.tracer.fanotify_decode import Counters, Namespace, decode
+from fsrace.tracer.filelock_trace import InodePaths, LockTrace, LockTraceUnavailable
 from fsrace.tracer.fanotify_kernel import FanotifyGroup, INVISIBLE, MIN_READ_INTERVAL, READ_SIZE
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,23 @@ class FanotifyResult:
     warnings: list[str] = field(default_factory=list)
     launcher_pid: int | None = None
     command_ended: float | None = None   # when the last copy had exited
+
+
+#: What the header says of locks when the filelock trace events are in use.
+LOCKS_SEEN = {
+    "source": "tracefs filelock events (flock_lock_inode, posix_lock_inode)",
+    "ordering": "kernel time; placed among the fanotify events of the read that holds them: "
+                "a lock taken before, a lock released after, the holder's events of that read",
+}
+
+
+def _start_lock_trace() -> tuple[LockTrace | None, dict[str, Any]]:
+    """The filelock trace if this machine has it, and what the header says about locks."""
+    try:
+        return LockTrace(skip_pid=os.getpid()), dict(LOCKS_SEEN)
+    except LockTraceUnavailable as exc:
+        return None, {"source": None,
+                      "reason": f"{exc}; locks are invisible and races are judged by time"}
 
 
 def _argv_of(pid: int) -> tuple[list[str] | None, str | None, int | None, str | None]:
@@ -149,7 +167,11 @@ class Session:
         self.counters = Counters()
         self.ns = Namespace(self.group)
         self.offset = time.time() - time.monotonic()
-        head = {"backend": "fanotify", "clock": "unix", "invisible": list(INVISIBLE),
+        self.locks, locks_header = _start_lock_trace()
+        self.inode_paths = InodePaths()
+        invisible = [x for x in INVISIBLE if not (x == "locks" and self.locks is not None)]
+        head = {"backend": "fanotify", "clock": "unix", "invisible": invisible,
+                "locks": locks_header,
                 "mounts": self.group.mounts, "kernel": platform.release(),
                 "fanotify": {"init_flags": hex(self.group.init_flags),
                              "mark_mask": hex(self.group.mask),
@@ -168,6 +190,8 @@ class Session:
                               f"Choose a writable location.") from None
         self.conv = Converter(self.ns, self.counters, self.writer.write, self.offset,
                               root_pid=None)
+        if self.locks is not None:
+            self.conv.find_lock_path = self.inode_paths.path_among
         self.root_later = root_pid_later
         self.lineage: set[int] = set()      # read-time descendants (for argv capture)
         self.lo_ns = time.monotonic_ns()
@@ -204,6 +228,7 @@ class Session:
                 break
         hi = time.monotonic_ns()
         self._read_proc()
+        self._read_locks()
         if self.deferred:
             if bufs:
                 self.raw.append((self.lo_ns, hi, b"".join(bufs) if len(bufs) > 1 else bufs[0]))
@@ -230,6 +255,14 @@ class Session:
         del everything
         for lo, hi, decoded in batches:
             self.conv.batch(decoded, lo, hi)
+
+    def _read_locks(self) -> None:
+        """Queue the lock events read now, with the path of each locked file."""
+        if self.locks is None:
+            return
+        records = self.locks.read()
+        if records:
+            self.conv.add_lock_events([(rec, self.inode_paths.path(rec)) for rec in records])
 
     def _read_proc(self) -> None:
         events = self.conn.read()
@@ -279,6 +312,11 @@ class Session:
             "paths": c.paths, "unresolved_paths": c.unresolved,
             "unpaired_moves": c.unpaired_moves, "processes": self.conv.processes,
             "recorder_warnings": warnings})
+        if self.locks is not None:
+            self.writer.trailer.update({
+                "lock_events": self.conv.lock_events,
+                "lock_files_not_found": self.inode_paths.unmapped,
+                "lock_lines_not_understood": self.locks.unparsed})
         self.writer.trailer.update(trailer)
         self.close()
         return stats
@@ -288,12 +326,17 @@ class Session:
         if self.group.fd >= 0:
             os.close(self.group.fd)
             self.group.fd = -1
+        if self.locks is not None:
+            self._read_locks()
+            self.locks.close()
         self.conn.close()
 
     def close(self) -> None:
         w = getattr(self, "writer", None)
         if w is not None:
             w.close()
+        if getattr(self, "locks", None) is not None:
+            self.locks.close()
         self.conn.close()
         self.group.close()
 

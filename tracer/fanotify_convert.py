@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fsrace.tracer.events import proc_key
+from fsrace.tracer.filelock_trace import LockRecord
 from fsrace.tracer.proc_connector import ProcEvent, describe_exit
 from fsrace.tracer.fanotify_decode import Counters, Namespace
 from fsrace.tracer.fanotify_kernel import (
@@ -41,6 +42,12 @@ class Converter:
         self.procs: dict[int, _Proc] = {}
         self.incarnations: dict[int, int] = {}
         self.pending_proc: list[ProcEvent] = []
+        # Lock events from tracefs with the path of their file: (record, path).
+        self.pending_locks: list[tuple[LockRecord, str | None]] = []
+        self.lock_events = 0
+        # Paths each process was seen opening, newest last (lock-file lookup).
+        self.opened_by: dict[int, dict[str, None]] = {}
+        self.find_lock_path: Callable[[LockRecord, list[str]], str | None] | None = None
         self.dirty: set[tuple[int, bytes, bytes]] = set()
         self.moved_from: dict[int, tuple] = {}   # pid -> pending MOVED_FROM (fallback)
         self.seq = 0
@@ -111,55 +118,130 @@ class Converter:
                 self.tracked.discard(pe.tgid)
 
     def add_proc_events(self, events: list[ProcEvent]) -> None:
+        """Queue process events; each goes out with the batch whose window holds it."""
         self.pending_proc.extend(events)
+
+    def add_lock_events(self, records: list[tuple[LockRecord, str | None]]) -> None:
+        """Queue lock events (with their file's path), placed like process events."""
+        self.pending_locks.extend(records)
+
+    def _emit_lock(self, rec: LockRecord, path: str | None) -> None:
+        pid = rec.pid
+        if self.root_pid is not None and pid not in self.tracked:
+            self.c.other += 1
+            return
+        if path is None and self.find_lock_path is not None:
+            seen = self.opened_by.get(pid, {})
+            path = self.find_lock_path(rec, list(reversed(seen)))
+        self.seq += 1
+        self.lock_events += 1
+        p = self.procs.get(pid)
+        key = p.key if p is not None else self._key(pid)
+        ev = {"seq": self.seq, "type": "syscall", "ts": rec.ts_ns / 1e9 + self.offset,
+              "pid": pid, "tid": pid, "proc": key,
+              "syscall": "flock" if rec.kind == "flock" else "fcntl", "path": path,
+              "result": -1 if rec.errno else 0,
+              "lock": {"op": rec.op, "kind": rec.kind, "start": rec.start, "len": rec.length,
+                       "wait": rec.wait},
+              "source": "tracefs"}
+        if rec.kind != "posix":
+            # flock and OFD locks belong to the open file description; the
+            # kernel's owner cookie for them is that description.
+            ev["ofd"] = rec.owner
+        if rec.errno:
+            ev["errno"] = rec.errno
+        if rec.closing:
+            ev["closing"] = True
+        if path is None:
+            ev["unresolved"] = True
+        self.write(ev)
+
+    def _emit_timed(self, item: tuple) -> None:
+        """Emit a queued process event or lock event (see ``_window``)."""
+        if item[1] == "lock":
+            self._emit_lock(*item[2])
+        else:
+            self._emit_proc(item[2])
+
+    def _window(self, lo_ns: int, hi_ns: int) -> tuple[list[tuple], list[tuple]]:
+        """The queued process and lock events before and inside ``(lo, hi]``, in time order.
+
+        Items are ``(ts_ns, "proc"|"lock", payload)``; later ones stay queued.
+        """
+        items = [(pe.ts_ns, "proc", pe) for pe in self.pending_proc]
+        items += [(rec.ts_ns, "lock", (rec, path)) for rec, path in self.pending_locks]
+        items.sort(key=lambda it: it[0])
+        before = [it for it in items if it[0] <= lo_ns]
+        inside = [it for it in items if lo_ns < it[0] <= hi_ns]
+        self.pending_proc = [pe for pe in self.pending_proc if pe.ts_ns > hi_ns]
+        self.pending_locks = [rp for rp in self.pending_locks if rp[0].ts_ns > hi_ns]
+        return before, inside
 
     # ------------------------------------------------------------- batches
 
     def batch(self, events: list, lo_ns: int, hi_ns: int) -> None:
-        """Convert one batch of decoded kernel events read in ``(lo, hi]``."""
-        pending = self.pending_proc
-        if pending:
-            pending.sort(key=lambda e: e.ts_ns)
-        before = [e for e in pending if e.ts_ns <= lo_ns]
-        inside = [e for e in pending if lo_ns < e.ts_ns <= hi_ns]
-        self.pending_proc = [e for e in pending if e.ts_ns > hi_ns]
-        for pe in before:
-            self._emit_proc(pe)
+        """Convert one batch of decoded kernel events read in ``(lo, hi]``.
+
+        Process and lock events carry kernel times; fanotify events only
+        their batch.  Those before ``lo`` go first.  Those inside the window
+        are placed, in time order, at the position the batch allows:
+        a fork or exec before the process's first event; an exit, or a lock
+        released, after the process's last event in the batch (the latest
+        consistent position: nothing it did in the batch escapes the lock);
+        a lock taken as early as possible (but after the process opened the
+        lock file, when the batch shows that open).  Under a lock that is
+        respected, the next holder's locked work follows the previous
+        holder's in the kernel's queue, so these positions order them as
+        the lock did; events that broke the lock still interleave.
+        """
+        before, inside = self._window(lo_ns, hi_ns)
+        for item in before:
+            self._emit_timed(item)
         if not events:
-            for pe in inside:
-                self._emit_proc(pe)
+            for item in inside:
+                self._emit_timed(item)
             return
         maybe = None
         if self.root_pid is not None:
-            maybe = self.tracked | {pe.tgid for pe in before if pe.kind == "fork"} | \
-                {pe.tgid for pe in inside if pe.kind == "fork"}
+            forks = {it[2].tgid for it in before + inside
+                     if it[1] == "proc" and it[2].kind == "fork"}
+            maybe = self.tracked | forks
         rows = self._expand(events, maybe)
-        # Where each process-connector event inside the window goes.
         first: dict[int, int] = {}
         last: dict[int, int] = {}
+        opened: dict[tuple[int, str | None], int] = {}
         for i, row in enumerate(rows):
             pid = row[0]
             if pid not in first:
                 first[pid] = i
             last[pid] = i
-        slots: dict[int, list[ProcEvent]] = {}
+            if row[1] == "openat":
+                opened.setdefault((pid, row[2]), i)
+        slots: dict[int, list[tuple]] = {}
         pos = 0
-        for pe in inside:
-            if pe.kind == "exit" and not pe.thread:
-                want = last.get(pe.tgid, -1) + 1
-                pos = max(pos, want)
+        for item in inside:
+            if item[1] == "lock":
+                rec, path = item[2]
+                if rec.op == "un" and not rec.errno:
+                    pos = max(pos, last.get(rec.pid, -1) + 1)
+                else:
+                    pos = max(pos, opened.get((rec.pid, path), -1) + 1)
             else:
-                limit = first.get(pe.tgid, len(rows))
-                pos = min(pos, limit) if pos > limit else pos
-            slots.setdefault(pos, []).append(pe)
+                pe = item[2]
+                if pe.kind == "exit" and not pe.thread:
+                    pos = max(pos, last.get(pe.tgid, -1) + 1)
+                else:
+                    limit = first.get(pe.tgid, len(rows))
+                    pos = min(pos, limit) if pos > limit else pos
+            slots.setdefault(pos, []).append(item)
         ts = hi_ns / 1e9 + self.offset
         for i, row in enumerate(rows):
-            for pe in slots.pop(i, ()):
-                self._emit_proc(pe)
+            for item in slots.pop(i, ()):
+                self._emit_timed(item)
             self._emit_fs(row, ts)
         for i in sorted(slots):
-            for pe in slots[i]:
-                self._emit_proc(pe)
+            for item in slots[i]:
+                self._emit_timed(item)
 
     def _expand(self, events: list, maybe: set[int] | None) -> list[tuple]:
         """Split merged masks; resolve paths; one row per log event.
@@ -263,15 +345,21 @@ class Converter:
                 c.unresolved += 1
         if flags is not None:
             ev["flags"] = flags
+        if syscall == "openat" and path is not None and self.find_lock_path is not None:
+            seen = self.opened_by.setdefault(pid, {})
+            seen.pop(path, None)
+            seen[path] = None
+            if len(seen) > OPENED_KEPT:
+                del seen[next(iter(seen))]
         if merged:
             ev["merged"] = True
         self.write(ev)
 
     def flush(self) -> None:
         """Emit every process event still waiting (end of the recording)."""
-        for pe in sorted(self.pending_proc, key=lambda e: e.ts_ns):
-            self._emit_proc(pe)
-        self.pending_proc = []
+        before, _inside = self._window(1 << 62, 1 << 62)
+        for item in before:
+            self._emit_timed(item)
         for pid, (path, _okey, _ondir) in self.moved_from.items():
             # Moved out of the watched filesystems (or its pair was lost).
             self.c.unpaired_moves += 1
@@ -280,6 +368,10 @@ class Converter:
                         "proc": self._key(pid), "syscall": "rename", "path": path,
                         "path2": None, "result": 0, "fan": "MOVED_FROM", "unresolved": True})
         self.moved_from = {}
+
+
+#: How many recently opened paths per process are kept to find lock files by.
+OPENED_KEPT = 64
 
 
 def _join(dpath: str | None, name: bytes | None) -> str | None:
