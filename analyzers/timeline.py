@@ -63,6 +63,10 @@ class TimelineTap:
         self._locked_ofds: set[Any] = set()
         self._lock_paths: set[str] = set()
 
+    def reset(self) -> None:
+        """Forget what was seen (``load_history`` reads a reordered log twice)."""
+        self.__init__()  # type: ignore[misc]
+
     def finish(self, h: History) -> Timeline:
         """The Timeline, with process keys resolved against ``h``."""
         by_key = h.by_key
