@@ -46,6 +46,11 @@ class LiveImport:
         self.trailer_extra: dict[str, Any] = {}
         self._kwargs = import_kwargs
         self._thread: threading.Thread | None = None
+        # Set when the import thread has ended.  Waited on instead of
+        # Thread.join(): a KeyboardInterrupt inside join() (Python < 3.13)
+        # releases the thread's state lock and marks it stopped while it
+        # still runs, so the log would be published without its end.
+        self._ended = threading.Event()
         self._tid: int | None = None
         self._nice: int | None = None
         self._stats: ImportStats | None = None
@@ -83,6 +88,8 @@ class LiveImport:
                                         on_progress=self._on_progress, **self._kwargs)
         except BaseException as exc:  # handed over to the caller's thread
             self._error = exc
+        finally:
+            self._ended.set()
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress = (done, total)
@@ -105,15 +112,13 @@ class LiveImport:
         with self._priority_lock:
             self.follow.done.set()
             self._normal_priority()
-        thread = self._thread
         try:
-            while thread is not None and thread.is_alive():
-                thread.join(0.1)
+            while self._thread is not None and not self._ended.wait(0.1):
                 if on_progress is not None:
                     on_progress(*self.progress)
         except KeyboardInterrupt:   # also SIGTERM/SIGHUP (termination.Terminate)
             self.follow.abort.set()
-            _join(thread)
+            self._join()
             with signals_deferred():
                 self._publish()   # closed, valid, marked interrupted
             raise
@@ -137,8 +142,7 @@ class LiveImport:
         """Stop the import and remove its partial event log."""
         self.follow.abort.set()
         self.follow.done.set()
-        if self._thread is not None:
-            _join(self._thread)
+        self._join()
         self._discard()
 
     def _publish(self) -> None:
@@ -148,12 +152,12 @@ class LiveImport:
     def _discard(self) -> None:
         self._out.discard()
 
-
-def _join(thread: threading.Thread | None) -> None:
-    """Wait for the import thread to end; a further Ctrl-C does not cut the
-    wait short (the thread is closing the event log with its trailer)."""
-    while thread is not None and thread.is_alive():
-        try:
-            thread.join()
-        except KeyboardInterrupt:
-            continue
+    def _join(self) -> None:
+        """Wait for the import thread to end; a further Ctrl-C does not cut
+        the wait short (the thread is closing the event log with its trailer)."""
+        while self._thread is not None:
+            try:
+                if self._ended.wait(1.0):
+                    return
+            except KeyboardInterrupt:
+                continue

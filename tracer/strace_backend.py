@@ -359,7 +359,7 @@ class _Watchdog:
         self.proc: subprocess.Popen | None = None
         argv = [sys.executable, "-I", "-S", str(WATCHDOG)]
         for path in remove:
-            argv += ["--remove", str(path)]
+            argv += ["--remove", os.path.abspath(str(path))]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True,
@@ -643,6 +643,25 @@ def _parse_status(data: bytes) -> tuple[int | None, list[CopyStatus]] | None:
     return None
 
 
+def _take_stderr(tmp, keep: Path | None, limit: int = 1 << 20) -> str:
+    """Read strace's messages from their temporary file (and close it);
+    copy them to ``keep`` when given (best effort: its disk may be full)."""
+    try:
+        tmp.seek(0)
+        data = tmp.read(limit)
+    except OSError:
+        data = b""
+    finally:
+        tmp.close()
+    if keep is not None:
+        try:
+            with open(keep, "wb") as out:
+                out.write(data)
+        except OSError:
+            pass
+    return data.decode(errors="replace")
+
+
 def _read_text(path: Path, limit: int = 1 << 20) -> str:
     try:
         with open(path, "rb") as f:
@@ -715,7 +734,10 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
     try:
         strace_log.parent.mkdir(parents=True, exist_ok=True)
         stderr_path = strace_log.with_name(strace_log.name + ".stderr")
-        stderr_file = open(stderr_path, "wb")
+        # strace's messages go to an unlinked temporary file (no litter, and
+        # not on the log's own disk: when that disk is full, strace's
+        # complaint about it must still be read); copied to LOG.stderr after.
+        stderr_file = tempfile.TemporaryFile(prefix="fsrace-strace-stderr-")
     except OSError as exc:
         raise RecordError(
             f"Cannot write the strace log {strace_log}: {exc.strerror}. "
@@ -760,12 +782,12 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
                 from None
     except BaseException:
         watchdog.done()
+        stderr_file.close()
         raise
     finally:
         os.close(status_w)
         if user_err is not None:
             os.close(user_err)
-        stderr_file.close()
 
     watchdog.watch(proc.pid)
     run = _Run(proc, status_r)
@@ -799,7 +821,7 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
         watchdog.done()
     ended = time.time()
 
-    stderr_text = _read_text(stderr_path)
+    stderr_text = _take_stderr(stderr_file, stderr_path if stderr_kept else None)
     incomplete = None
     rc = proc.returncode
     if not interrupted and (orphans or (rc is not None and rc < 0)):
