@@ -275,15 +275,17 @@ def display_base(dirs: list[str], cwd: str | None = None) -> str:
     if cwd and cwd != "/" and all(d.startswith(cwd.rstrip("/") + "/") for d in dirs):
         return cwd.rstrip("/")
     root = posixpath.commonpath(dirs)
-    if root in dirs:
+    if len(set(dirs)) == 1:
         root = posixpath.dirname(root)
     return "" if root in ("/", "") else root
 
 
 def shorten(path: str, base: str = "", keep: int = 3) -> str:
     """``path`` relative to ``base`` and shortened in the middle: ``a/b/…/y/z``."""
-    if base and (path == base or path.startswith(base.rstrip("/") + "/")):
-        path = path[len(base.rstrip("/")) + 1:] or "."
+    if base and path == base:
+        return posixpath.basename(base)
+    if base and path.startswith(base.rstrip("/") + "/"):
+        path = path[len(base.rstrip("/")) + 1:]
     parts = path.split("/")
     lead = 2 if path.startswith("/") else 1
     if len(parts) > keep + lead + 1:
@@ -332,7 +334,10 @@ def _uses(g: _Group) -> str:
             continue
         counts[verb] = counts.get(verb, 0) + 1 + (1000 if c.manifested else 0)
     verbs = sorted(counts, key=lambda v: -counts[v])[:2]
-    return " and ".join(verbs) or "use them"
+    words = " and ".join(verbs) or "use them"
+    if len(g.names) == 1:  # one entry: "it", not "them"
+        words = words.replace("them", "it")
+    return words
 
 
 def _remove_verb(acc: tuple) -> str:
@@ -343,8 +348,10 @@ def _statement(g: _Group, c: Conflict, n: int, labels: dict[str, str], keys: lis
                base: str, missing: str) -> str:
     prog_a = labels[keys[c.culprit[A_PROC]]]
     prog_b = labels[keys[c.victim[A_PROC]]]
-    if len(g.names) == 1:
-        where = shorten(posixpath.join(_parent(g), _leaf(g)), base)
+    if len(g.names) == 1 and posixpath.join(_parent(g), _leaf(g)) == base:
+        where = f"`{_leaf(g)}`"
+    elif len(g.names) == 1:
+        where = f"`{_leaf(g)}` under {shorten(_parent(g), base)}"
     else:
         where = f"`{g.leaf}` {_noun(g)} under {shorten(_parent(g), base)}"
     same = len(g.progs) == 1
@@ -369,6 +376,11 @@ def _statement(g: _Group, c: Conflict, n: int, labels: dict[str, str], keys: lis
     if c.kind == "concurrent-write":
         return f"{both} write the same files in {where}{_most_in(g, base)} at once; {missing}"
     return f"{both} race on {where}; {missing}"
+
+
+def _resource_dir(g: _Group) -> str:
+    """The resource as a real directory: itself, or its parent when its name is a pattern."""
+    return posixpath.join(_parent(g), _leaf(g)) if len(g.names) == 1 else _parent(g)
 
 
 def _leaf(g: _Group) -> str:
@@ -467,7 +479,7 @@ def root_causes(h: History, findings: list[Finding], explanations: dict[int, lis
         if gi is not None:
             explained.setdefault(gi, []).append(idx)
 
-    base = display_base([_parent(g) for g in groups], (header or {}).get("cwd"))
+    base = display_base([_resource_dir(g) for g in groups], (header or {}).get("cwd"))
     out: list[RootCause] = []
     for gi, g in enumerate(groups):
         fs = sorted(g.findings.values(), key=lambda f: int(f.id[1:]) if f.id[1:].isdigit() else 0)

@@ -48,8 +48,7 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
         except (ImportError_, EventLogError, RecordError, LoadError, OutputError) as exc:
             raise UserError(str(exc)) from None
         except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(0)
+            _closed_pipe()
         except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: 128 + N
             signum = signal_of(exc)
             kept = getattr(exc, "fsrace_kept", None)
@@ -62,14 +61,42 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _closed_pipe() -> None:
+    """The reader went away (``fsrace analyze LOG | head``): stop quietly, status 0.
+
+    stdout is pointed at /dev/null so that the interpreter's last flush
+    does not raise a second BrokenPipeError on the way out.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="fsrace")
-def cli() -> None:
+@click.version_option(None, "-V", "--version", package_name="fsrace")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Less output: no progress or summaries on stderr; analyze prints its "
+              "root causes and closing line only.")
+@click.option("-v", "--verbose", count=True,
+              help="More output: analyze lists every race site and interleaving (as --all).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour: auto follows the terminal, NO_COLOR and "
+              "FORCE_COLOR.")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int, color: str) -> None:
     """fsrace: find the file-system races between concurrent processes.
 
     Record a command with `fsrace record`, or import a `strace -f` log you
     already have with `fsrace import`, then `fsrace analyze` the event log.
     """
+    from fsrace.console import SETTINGS
+
+    SETTINGS["color"] = color
+    SETTINGS["quiet"] = quiet
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
 # ---------------------------------------------------------------- import
@@ -186,14 +213,33 @@ def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> N
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--cwd", "initial_cwd", default=None,
               help="Working directory of the first process, for raw strace logs.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Text: also list every race site and its interleaving.")
+@click.option("-v", "--verbose", count=True, help="Text: as --all.")
+@click.option("-q", "--quiet", is_flag=True, help="Text: root causes and the closing line only.")
+@click.option("--min-severity", type=click.Choice(["info", "warning", "error"]),
+              default="warning", show_default=True,
+              help="Text: show root causes and sites at or above this severity.")
+@click.option("--only", type=click.Choice(["manifested"]), default=None,
+              help="Text: show only root causes and sites whose race broke a call this run.")
+@click.pass_context
 @_guard
-def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: str,
-                initial_cwd: str | None) -> None:
+def analyze_cmd(ctx: click.Context, logs: tuple[str, ...], fmt: str, output: str | None,
+                fail_on: str, initial_cwd: str | None, show_all: bool = False, verbose: int = 0,
+                quiet: bool = False, min_severity: str = "warning",
+                only: str | None = None) -> None:
     """Analyse an event log (or raw strace logs) and report the races.
+
+    The text report puts the diagnosis first: the root causes (what raced
+    on which resource, the evidence, what would order it), one line per
+    failed process, a closing summary line.  --all adds every race site.
 
     Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
     2 bad input or usage.
     """
+    glob = ctx.obj or {}
+    text_options = {"detail": bool(show_all or verbose or glob.get("verbose")),
+                    "only": only, "quiet": bool(quiet or glob.get("quiet"))}
     console = err_console()
     check_outputs(output, list(logs), "report")   # never overwrite an input
     timeline = None
@@ -201,7 +247,8 @@ def analyze_cmd(logs: tuple[str, ...], fmt: str, output: str | None, fail_on: st
         analysis, timeline = analyze_with_timeline(list(logs), console, initial_cwd)
     else:
         analysis = run_analysis(list(logs), console, initial_cwd)
-    write_report(analysis, fmt, output, timeline=timeline)
+    write_report(analysis, fmt, output, min_severity=min_severity, timeline=timeline,
+                 **text_options)
     sys.exit(exit_status_for(analysis, fail_on))
 
 
@@ -265,12 +312,15 @@ def demo_cmd(name: str | None, list_only: bool, fixed: bool, copies: int, files:
 
 @cli.command("explain")
 @click.argument("log")
-@click.argument("finding_id")
+@click.argument("finding_id", metavar="ID")
 @click.option("--cwd", "initial_cwd", default=None,
               help="Working directory of the first process, for raw strace logs.")
 @_guard
 def explain_cmd(log: str, finding_id: str, initial_cwd: str | None) -> None:
-    """Tell the story of one finding (F1, F2 ... as `fsrace analyze LOG` lists them)."""
+    """Tell the story of a root cause (R1, R2 ...) or of one finding (F1, F2 ...).
+
+    The ids are those `fsrace analyze LOG` prints.
+    """
     from fsrace.reports.explain import UnknownFinding, render_explanation
 
     analysis, timeline = analyze_with_timeline([log], err_console(), initial_cwd)
@@ -290,6 +340,8 @@ def main() -> None:
     """Console-script entry point: run the CLI, never end in a traceback."""
     try:
         cli(standalone_mode=True)
+    except BrokenPipeError:
+        _closed_pipe()
     except KeyboardInterrupt:
         err_console().print(Text("fsrace: interrupted", style="yellow"))
         sys.exit(130)

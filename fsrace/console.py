@@ -20,15 +20,31 @@ from fsrace.reports.safe_text import printable
 
 EXIT_USAGE = 2
 
+#: The global options ``--color auto|always|never`` and ``-q`` set these.
+#: "auto" leaves it to rich: colour on a terminal, none under NO_COLOR,
+#: forced by FORCE_COLOR.  ``quiet`` hides progress and summaries on
+#: stderr (never an error message).
+SETTINGS: dict[str, Any] = {"color": "auto", "quiet": False}
+
+
+def color_options() -> dict[str, Any]:
+    """Console keyword arguments for the ``--color`` setting."""
+    mode = SETTINGS["color"]
+    if mode == "always":
+        return {"force_terminal": True, "no_color": False}
+    if mode == "never":
+        return {"no_color": True, "color_system": None}
+    return {}
+
 
 def err_console() -> Console:
     """Console for progress and messages (stderr); plain when not a terminal."""
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, quiet=bool(SETTINGS["quiet"]), **color_options())
 
 
 def out_console(file: Any = None) -> Console:
     """Console for reports (stdout or a file); wide when not a terminal."""
-    console = Console(file=file, highlight=False, soft_wrap=False)
+    console = Console(file=file, highlight=False, soft_wrap=False, **color_options())
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 140
     return console
@@ -40,7 +56,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:  # noqa: D102 - click API
-        console = err_console()
+        console = Console(stderr=True, highlight=False, **color_options())  # even under -q
         console.print(Text("fsrace: ", style="bold red") + Text(printable(self.message)))
 
 

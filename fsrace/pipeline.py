@@ -305,7 +305,7 @@ def run_analysis(inputs: list[str], console: Console, initial_cwd: str | None = 
 
 
 def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str = "warning",
-                 timeline: Any = None) -> None:
+                 timeline: Any = None, **text_options: Any) -> None:
     """Render the report in ``fmt`` to ``output`` (stdout when None or -)."""
     from fsrace.reports.report_json import render_json
     from fsrace.reports.report_text import render_text
@@ -331,7 +331,7 @@ def write_report(analysis: Any, fmt: str, output: str | None, min_severity: str 
         else:
             console = out_console(stream) if to_stdout else Console(file=stream, width=160,
                                                                     color_system=None)
-            render_text(analysis, console, min_severity=min_severity)
+            render_text(analysis, console, min_severity=min_severity, **text_options)
         if out is not None:
             stream.close()
             out.commit()

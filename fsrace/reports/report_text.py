@@ -1,4 +1,13 @@
-"""The terminal report (rich): summary, failures, race sites, interleavings.
+"""The terminal report, diagnosis first.
+
+1. a headline: processes, how many copies failed, how many root causes;
+2. the root causes, ranked: statement, evidence (cause → effect), what did
+   not order them, the fix;
+3. one line per failed copy naming its failed call and root cause; helper
+   processes that failed with no race involved on one line;
+4. with ``--all`` (or ``-v``): every race site and its interleaving
+   (``text_detail``);
+5. a closing summary line, like pytest's.
 
 Every string that came from the traced programs (paths, argv) is passed as
 ``rich.text.Text`` after ``printable`` — never as markup — so a file named
@@ -7,88 +16,67 @@ Every string that came from the traced programs (paths, argv) is passed as
 
 from __future__ import annotations
 
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
-from fsrace.reports.safe_text import printable
-
-from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_OTHER, A_PATH, A_PROC, A_SEQ, A_SYSCALL, A_TS
+from fsrace.analyzers.accesses import A_PROC
 from fsrace.analyzers.analyze import Analysis
-from fsrace.analyzers.conflict import Conflict
+from fsrace.analyzers.root_causes import RootCause, launcher_indexes, program_of
 from fsrace.analyzers.sites import Finding
+from fsrace.reports.safe_text import printable
+from fsrace.reports.text_detail import render_detail
+from fsrace.reports.text_words import (SEVERITY_RANK, SEVERITY_STYLE, access_text, copies_of,
+                                       fit_path, gap_words, plural, program_label, report_base,
+                                       status_words)
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-#: Findings whose example interleaving is printed (most severe first).
-MAX_EXAMPLES = 8
-#: Findings listed under each failed process.
-MAX_EXPLANATIONS = 3
-#: Rows of context shown around a conflicting pair.
-CONTEXT = 3
-
-
-def _argv(argv: list[str] | None, width: int = 90) -> str:
-    """A short command line: the program's base name and its arguments."""
-    if not argv:
-        return "?"
-    text = " ".join([argv[0].rsplit("/", 1)[-1], *argv[1:]])
-    return printable(text if len(text) <= width else text[:width - 3] + "...")
+#: Root causes shown in full by default (the rest get one line each).
+MAX_ROOT_CAUSES = 3
+#: Failed processes listed one by one before "and N more".
+MAX_FAILED = 12
 
 
-def _proc_label(a: Analysis, idx: int) -> str:
-    p = a.history.processes[idx]
-    return f"pid {p.key}"
+def _indent(text: Text, n: int = 3) -> Padding:
+    """A paragraph wrapped at the terminal width with a hanging indent."""
+    return Padding(text, (0, 0, 0, n), expand=False)
 
 
-def _relative(a: Analysis, ts: float | None) -> str:
-    base = a.history.first_ts
-    if ts is None or base is None:
-        return ""
-    return f"+{(ts - base) * 1000:.3f} ms"
+def selected(a: Analysis, min_severity: str = "warning",
+             only: str | None = None) -> tuple[list[RootCause], list[Finding]]:
+    """The root causes and findings the filters keep."""
+    floor = SEVERITY_RANK[min_severity]
+    findings = [f for f in a.findings if SEVERITY_RANK[f.severity] >= floor
+                and (only != "manifested" or f.verdict == "manifested")]
+    rcs = [rc for rc in a.root_causes if SEVERITY_RANK[rc.severity] >= floor
+           and (only != "manifested" or rc.manifested)]
+    return rcs, findings
 
 
-def _short(path: str | None, base: str) -> str:
-    if path and base and path.startswith(base + "/"):
-        return path[len(base) + 1:]
-    return path or "?"
+def _failed(a: Analysis) -> list[int]:
+    """Failed processes, fsrace's launcher never among them."""
+    skip = launcher_indexes(a.history, a.trailer)
+    return [i for i in a.explanations if i not in skip]
 
 
-def _access_text(acc: tuple, highlight: bool, base: str = "") -> Text:
-    text = Text()
-    text.append(acc[A_SYSCALL], style="bold" if highlight else "")
-    text.append(" ")
-    text.append(printable(_short(acc[A_PATH], base)))
-    if acc[A_OTHER] is not None and acc[A_OP] == "rename-from":
-        text.append(" -> " + printable(_short(acc[A_OTHER], base)))
-    if acc[A_ERRNO] is not None:
-        text.append(f"  = -1 {acc[A_ERRNO]}", style="bold red")
-    return text
-
-
-def _rel(a: Analysis, path: str | None) -> str:
-    """A path relative to the recorded command's directory, when under it."""
-    cwd = a.header.get("cwd")
-    if path and cwd and cwd != "/" and path.startswith(cwd.rstrip("/") + "/"):
-        return "./" + path[len(cwd.rstrip("/")) + 1:]
-    return path or "?"
-
-
-def summary_line(a: Analysis) -> Text:
-    """One line: processes, failures, findings by severity."""
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for f in a.findings:
-        counts[f.severity] += 1
-    h = a.history
-    launcher = a.trailer.get("launcher_pid")
-    failed = sum(1 for idx in a.explanations
-                 if not (h.processes[idx].pid == launcher and h.processes[idx].parent is None))
+def headline(a: Analysis, rcs: list[RootCause]) -> Text:
+    """``fsrace: 11 processes; 9 of 10 copies of `uv sync -q` failed; 2 root causes``."""
+    copies = copies_of(a)
+    failed = set(_failed(a))
+    bad = [i for i in copies if i in failed]
+    label = program_label(a, copies)
+    if len(label) > 24:  # the executable and subcommand are enough to name them
+        label = program_of(a.history.processes[copies[0]].argv)[0]
     line = Text("fsrace: ", style="bold")
-    line.append(f"{len(h.processes)} processes, {h.events} events, {failed} failed; ")
-    line.append(f"{counts['error']} error", style=SEVERITY_STYLE["error"] if counts["error"] else "")
-    line.append(f", {counts['warning']} warning",
-                style=SEVERITY_STYLE["warning"] if counts["warning"] else "")
-    line.append(f", {counts['info']} info finding{'s' if counts['info'] != 1 else ''}")
+    line.append(f"{plural(len(a.history.processes), 'process', 'processes')}; ")
+    of = f" of `{printable(label)}`" if label and len(copies) > 1 else ""
+    line.append(f"{len(bad)} of {plural(len(copies), 'copy', 'copies')}{of} failed",
+                style="bold red" if bad else "green")
+    others = len(failed) - len(bad)
+    if others:
+        line.append(f" (+{others} other failed process{'es' if others != 1 else ''})")
+    line.append("; ")
+    line.append(plural(len(rcs), "root cause"),
+                style=SEVERITY_STYLE["error"] if any(r.severity == "error" for r in rcs) else "")
     if a.trailer.get("interrupted"):
         line.append("  (recording was interrupted)", style="yellow")
     if a.trailer.get("incomplete"):
@@ -96,197 +84,200 @@ def summary_line(a: Analysis) -> Text:
     return line
 
 
-def failures_block(a: Analysis) -> list[Text]:
-    """Each failed process with the findings that explain it."""
-    out: list[Text] = []
-    procs = a.history.processes
-    by_id = {f.id: f for f in a.findings}
-    launcher = a.trailer.get("launcher_pid")
-    for idx, ids in sorted(a.explanations.items(), key=lambda kv: procs[kv[0]].first_seq):
-        p = procs[idx]
-        if launcher is not None and p.pid == launcher and p.parent is None:
-            continue  # fsrace's own launcher: it fails when a copy fails
-        status = f"killed by {p.signal}" if p.signal else f"exit {p.exit_code}"
-        line = Text(f"pid {p.key} ({status}) ", style="bold")
-        line.append(_argv(p.argv))
-        out.append(line)
-        if not ids:
-            related = a.related.get(idx, [])
-            if related:
-                out.append(Text("  no failed file operation explains it; it took part in races "
-                                + ", ".join(related[:6]) + (" …" if len(related) > 6 else "")
-                                + " (no call failed, so they may or may not be the cause)",
-                                style="yellow"))
-            else:
-                out.append(Text("  not explained by a file-system race", style="dim"))
-            continue
-        for fid in ids[:MAX_EXPLANATIONS]:
-            f = by_id[fid]
-            c = next((c for c in f.conflicts
-                      if c.victim[A_PROC] in a.history.descendants_or_self(idx)), f.example)
-            culprit = procs[c.culprit[A_PROC]]
-            victim = procs[c.victim[A_PROC]]
-            line = Text(f"  {fid} {f.kind}: ", style=SEVERITY_STYLE[f.severity])
-            line.append(f"pid {culprit.key} {c.culprit[A_SYSCALL]} ")
-            line.append(printable(_rel(a, c.culprit[A_PATH])))
-            line.append(f" (seq {c.culprit[A_SEQ]}); pid {victim.key} then {c.victim[A_SYSCALL]} ")
-            line.append(printable(_rel(a, c.victim[A_PATH])))
-            line.append(f" = -1 {c.victim[A_ERRNO]}" if c.victim[A_ERRNO] else " ok")
-            gap = _gap(c)
-            if gap:
-                line.append(f" {gap}")
-            line.append("; nothing ordered them")
-            out.append(line)
-        if len(ids) > MAX_EXPLANATIONS:
-            out.append(Text(f"  and {len(ids) - MAX_EXPLANATIONS} more: "
-                            + ", ".join(ids[MAX_EXPLANATIONS:]), style="dim"))
+def root_cause_block(a: Analysis, rc: RootCause, width: int, base: str,
+                     failed_total: int) -> list:
+    """One root cause: title, statement, evidence, missing order, fix."""
+    out: list = []
+    title = Text(f"{rc.id} ", style="bold")
+    title.append(rc.severity, style=SEVERITY_STYLE[rc.severity])
+    if rc.explains:
+        copies = set(copies_of(a))
+        noun = ("failed copy", "failed copies") if set(_failed(a)) <= copies else \
+            ("failed process", "failed processes")
+        title.append(f" · explains {len(rc.explains)} of {plural(failed_total, *noun)}",
+                     style="bold")
+    else:
+        title.append(" · explains no failed process")
+    title.append(f" · {plural(len(rc.finding_ids), 'finding')}, {plural(rc.count, 'pair')}")
+    out.append(title)
+    out.append(_indent(Text(printable(rc.statement) + ".")))
+    c = rc.example
+    if c is not None:
+        w = width - 14
+        ev = Text(f"evidence {rc.evidence}: ", style="dim")
+        ev.append(access_text(a, c.culprit, w, base))
+        out.append(_indent(ev))
+        then = Text(f"then, {gap_words(c)}: ", style="dim")
+        out.append(_indent(then))
+        out.append(_indent(access_text(a, c.victim, width - 5, base), 5))
+        if not c.victim[4]:
+            out.append(_indent(Text("(the call succeeded this time; the order was luck)",
+                                    style="dim"), 5))
+    out.append(_indent(Text("nothing ordered them: " + printable(rc.missing_order), style="dim")))
+    fix = Text("fix: ", style="bold green")
+    fix.append(printable(rc.fix))
+    out.append(_indent(fix))
+    out.append(_indent(Text("kinds: " + ", ".join(rc.kinds) + f" · fsrace explain LOG {rc.id}",
+                            style="dim")))
     return out
 
 
-def _gap(c: Conflict) -> str:
-    t0, t1 = c.culprit[A_TS], c.victim[A_TS]
-    if t0 is None or t1 is None:
-        return ""
-    d = (t1 - t0) * 1000
-    return f"{abs(d):.3f} ms {'later' if d >= 0 else 'earlier'}"
-
-
-def sites_table(a: Analysis, findings: list[Finding]) -> Table:
-    """Race sites: severity, kind, pattern, count, processes."""
-    table = Table(title="Race sites", title_justify="left", expand=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("syscalls", no_wrap=True)
-    table.add_column("site (pattern)", overflow="fold")
-    table.add_column("count", justify="right")
-    table.add_column("processes")
-    procs = a.history.processes
-    for f in findings:
-        pids = sorted(procs[i].key for i in f.procs())
-        shown = ", ".join(pids[:6]) + (f" +{len(pids) - 6}" if len(pids) > 6 else "")
-        table.add_row(Text(f.id), Text(f.severity, style=SEVERITY_STYLE[f.severity]), Text(f.kind),
-                      Text(f.verdict), Text(" / ".join(f.syscalls)), Text(printable(_rel(a, f.site))),
-                      Text(str(f.count)), Text(shown))
-    return table
-
-
-def interleaving(a: Analysis, f: Finding) -> Table:
-    """The example of a finding: one column per process, time going down."""
-    c = f.example
-    assert c is not None
+def failed_lines(a: Analysis, width: int, base: str) -> list:
+    """One line per failed copy (and explained process); helpers on one line."""
     h = a.history
-    left, right = c.culprit[A_PROC], c.victim[A_PROC]
-    lo, hi = sorted((c.culprit[A_SEQ], c.victim[A_SEQ]))
-    related = {c.culprit[A_PATH], c.victim[A_PATH]}
-    for acc in (c.culprit, c.victim):
-        if acc[A_OTHER]:
-            related.add(acc[A_OTHER])
-    rows: list[tuple] = []
-    for path in related:
-        for acc in h.paths.get(path, ()):
-            if acc[A_PROC] in (left, right):
-                rows.append(acc)
-    # A rename gives two accesses (old and new name): show the call once.
-    by_seq: dict[int, tuple] = {}
-    for acc in rows:
-        if acc[A_SEQ] not in by_seq or acc[A_OP] == "rename-from" or acc in (c.culprit, c.victim):
-            by_seq[acc[A_SEQ]] = acc
-    rows = sorted(by_seq.values(), key=lambda acc: acc[A_SEQ])
-    before = [r for r in rows if r[A_SEQ] < lo][-CONTEXT:]
-    inside = [r for r in rows if lo <= r[A_SEQ] <= hi]
-    if len(inside) > 2 * CONTEXT + 2:
-        inside = inside[:CONTEXT] + [r for r in inside if r[A_SEQ] in (lo, hi)] + inside[-CONTEXT:]
-        inside = sorted(set(inside), key=lambda acc: acc[A_SEQ])
-    after = [r for r in rows if r[A_SEQ] > hi][:CONTEXT]
-    shown_rows = before + inside + after
-    base = _common_dir([r[A_PATH] for r in shown_rows] +
-                       [r[A_OTHER] for r in shown_rows if r[A_OTHER]])
-    title = Text(f"{f.id} {f.kind} ({f.verdict}, {f.severity}) at ", style=SEVERITY_STYLE[f.severity])
-    title.append(printable(f.site))
+    procs = h.processes
+    rc_of: dict[int, str] = {}
+    for rc in a.root_causes:
+        for i in rc.explains:
+            rc_of.setdefault(i, rc.id)
+    copies = set(copies_of(a))
+    failed = sorted(_failed(a), key=lambda i: procs[i].first_seq)
+    listed = [i for i in failed if i in copies or a.explanations.get(i) or a.related.get(i)]
+    helpers = [i for i in failed if i not in listed]
+    out: list = []
+    if not failed:
+        return out
+    out.append(Text("Failed processes", style="bold underline"))
+    for idx in listed[:MAX_FAILED]:
+        p = procs[idx]
+        line = Text(f"pid {printable(p.key)} {status_words(p)}: ", style="bold")
+        ids = a.explanations.get(idx) or []
+        victim = a.first_errors.get(idx)
+        cause = Text()
+        if ids and victim is not None:
+            cause.append(" ← ", style="dim")
+            cause.append(rc_of.get(idx, "?"), style="bold")
+            cause.append(f" ({ids[0]})", style="dim")
+        room = width - len(line.plain) - len(cause.plain) - 3
+        if victim is not None and ids:
+            line.append(access_text(a, victim, room, base, pid=False))
+        elif p.failed_calls:
+            seq, name, path, errno = p.failed_calls[-1]
+            line.append(f"{name} {fit_path(path, room - len(name) - len(errno) - 6, base)} "
+                        f"= -1 {errno}")
+            cause.append(" — no race explains it", style="dim")
+        else:
+            line.append(printable(program_of(p.argv)[1]))
+            related = a.related.get(idx) or []
+            cause.append(" — no failed call; took part in " + ", ".join(related[:4])
+                         if related else " — not explained by a file-system race", style="dim")
+        line.append(cause)
+        out.append(_indent(line, 2))
+    if len(listed) > MAX_FAILED:
+        out.append(_indent(Text(f"and {len(listed) - MAX_FAILED} more (--format json lists them)",
+                                style="dim"), 2))
+    if helpers:
+        names: dict[str, int] = {}
+        for i in helpers:
+            name = program_of(procs[i].argv)[0]
+            names[name] = names.get(name, 0) + 1
+        words = ", ".join(f"{printable(n)} ×{k}" if k > 1 else printable(n)
+                          for n, k in sorted(names.items(), key=lambda kv: (-kv[1], kv[0])))
+        out.append(_indent(Text(f"{plural(len(helpers), 'helper process', 'helper processes')} "
+                                f"exited non-zero with no race involved: {words}", style="dim"), 2))
+    return out
+
+
+def closing_line(a: Analysis, rcs: list[RootCause], width: int) -> Text:
+    """The last line, like pytest's: copies, root causes, findings by severity."""
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in a.findings:
+        counts[f.severity] += 1
+    copies = copies_of(a)
+    failed = set(_failed(a))
+    bad = sum(1 for i in copies if i in failed)
+    explained = len({i for rc in rcs for i in rc.explains})
+    parts = [f"{bad} of {plural(len(copies), 'copy', 'copies')} failed"]
+    if rcs:
+        parts.append(f"{plural(len(rcs), 'root cause')} ({explained} failure"
+                     f"{'s' if explained != 1 else ''} explained)")
+    else:
+        parts.append("no races")
+    parts.append(f"{counts['error']} error, {counts['warning']} warning, {counts['info']} info "
+                 f"finding{'s' if sum(counts.values()) != 1 else ''}")
+    body = " " + "; ".join(parts) + " "
+    if len(body) + 4 > width:  # a narrow terminal: the short form, still one line
+        body = (f" {bad}/{len(copies)} failed; {len(rcs)} root cause{'s' if len(rcs) != 1 else ''}; "
+                f"{counts['error']} err, {counts['warning']} warn, {counts['info']} info ")
+    style = "bold red" if counts["error"] or bad else ("yellow" if counts["warning"] else "green")
+    pad = max((width - len(body)) // 2, 2)
+    return Text("=" * pad + body + "=" * max(width - pad - len(body), 2), style=style)
+
+
+def _notes(a: Analysis, findings: list[Finding], rcs: list[RootCause], detail: bool,
+           min_severity: str) -> list[Text]:
+    """Hidden detail, info sites and the log's warnings, before the closing line."""
+    out: list[Text] = []
+    if not detail and findings:
+        out.append(Text(f"{plural(len(findings), 'finding')} behind these root causes: "
+                        "--all lists every site and interleaving; "
+                        "fsrace explain LOG R1 tells a root cause's story.", style="dim"))
+    infos = [f for f in a.findings if SEVERITY_RANK[f.severity] < SEVERITY_RANK[min_severity]]
+    if infos:
+        kinds = sorted({f.kind for f in infos})
+        out.append(Text(f"{plural(len(infos), 'info site')} not listed (safe by design): "
+                        + ", ".join(kinds)
+                        + ". --min-severity info lists them.", style="dim"))
+    warnings = [str(w) for w in (a.trailer.get("warnings") or [])]
+    if a.trailer.get("unparsed"):
+        samples = a.trailer.get("unparsed_samples") or []
+        first = f" (first at line {samples[0].get('line')})" if samples and isinstance(samples[0], dict) else ""
+        warnings.append(f"{a.trailer['unparsed']} log lines were not understood{first}")
+    for w in warnings:
+        out.append(Text("warning: " + printable(w), style="yellow"))
+    return out
+
+
+def render_text(a: Analysis, console: Console, *, min_severity: str = "warning",
+                detail: bool = False, only: str | None = None, quiet: bool = False) -> None:
+    """Print the report to ``console``: diagnosis first, detail with ``detail``.
+
+    ``min_severity`` and ``only="manifested"`` filter the root causes and
+    findings shown (the closing line still counts every finding); ``quiet``
+    prints the headline, one line per root cause and the closing line.
+    """
+    width = console.width
+    rcs, findings = selected(a, min_severity, only)
+    base = report_base(a)
+    console.print(headline(a, rcs))
+    if quiet:
+        for rc in rcs:
+            console.print(Text(f"{rc.id} ", style="bold").append(
+                rc.severity, style=SEVERITY_STYLE[rc.severity]).append(
+                f" (explains {len(rc.explains)}): " + printable(rc.statement)))
+        console.print(closing_line(a, rcs, width))
+        return
     if base:
-        title.append(f"\n   paths below {printable(base)}/", style="dim")
-    table = Table(title=title, title_justify="left", show_lines=False)
-    table.add_column("", no_wrap=True)
-    table.add_column("seq", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column(Text(f"{_proc_label(a, left)} ({'culprit' if left != right else ''})"
-                          + " " + _argv(h.processes[left].argv)), overflow="fold")
-    table.add_column(Text(f"{_proc_label(a, right)} (victim) " + _argv(h.processes[right].argv)),
-                     overflow="fold")
-    for acc in shown_rows:
-        hot = acc[A_SEQ] in (c.culprit[A_SEQ], c.victim[A_SEQ])
-        cell = _access_text(acc, hot, base)
-        if hot:
-            cell.stylize("reverse")
-        cols = [cell, Text("")] if acc[A_PROC] == left else [Text(""), cell]
-        table.add_row(Text(">>" if hot else "", style="bold"), Text(str(acc[A_SEQ])),
-                      Text(_relative(a, acc[A_TS])), *cols)
-    return table
-
-
-def _common_dir(paths: list[str]) -> str:
-    """The deepest directory containing every path (or '' if only '/')."""
-    import posixpath
-
-    paths = [p for p in paths if p]
-    if not paths:
-        return ""
-    common = posixpath.commonpath(paths)
-    if common in paths and len(set(paths)) > 1 or len(set(paths)) == 1:
-        common = posixpath.dirname(common)
-    return "" if common in ("/", "") else common
-
-
-def render_text(a: Analysis, console: Console, *, min_severity: str = "warning") -> None:
-    """Print the whole report to ``console``."""
-    console.print(summary_line(a))
-    if a.header.get("cwd"):
-        console.print(Text("paths starting with ./ are relative to " + printable(a.header["cwd"]),
-                           style="dim"))
-    fails = failures_block(a)
+        console.print(Text("paths below " + printable(base) + "/", style="dim"))
+    failed_total = len(_failed(a))
+    for i, rc in enumerate(rcs):
+        console.print()
+        if i < MAX_ROOT_CAUSES or detail:
+            for part in root_cause_block(a, rc, width, base, failed_total):
+                console.print(part)
+        else:
+            console.print(Text(f"{rc.id} {rc.severity}: ", style=SEVERITY_STYLE[rc.severity])
+                          .append(printable(rc.statement)))
+    if not rcs:
+        console.print()
+        if findings:
+            console.print(Text("No root cause at or above --min-severity; see --all.", style="dim"))
+        else:
+            console.print(Text("No races found: every conflicting access was ordered.",
+                               style="green"))
+    fails = failed_lines(a, width, base)
     if fails:
         console.print()
-        console.print(Text("Failed processes", style="bold underline"))
         for line in fails:
             console.print(line)
-    rank = {"info": 0, "warning": 1, "error": 2}
-    listed = [f for f in a.findings if rank[f.severity] >= rank[min_severity]]
-    infos = [f for f in a.findings if rank[f.severity] < rank[min_severity]]
-    if listed:
+    if detail:
+        render_detail(a, console, findings, base)
+    notes = _notes(a, findings, rcs, detail, min_severity)
+    if notes:
         console.print()
-        console.print(sites_table(a, listed))
-        shown = listed[:MAX_EXAMPLES]
-        for f in shown:
-            console.print()
-            console.print(interleaving(a, f))
-            if f.judged_by == "time":
-                console.print(Text("  judged by time: this log cannot show locks or waits "
-                                   "(backend " + str(a.header.get("backend")) + "); the two "
-                                   "processes' operations on this path interleaved", style="dim"))
-            else:
-                console.print(Text("  nothing orders these two operations: no common lock, "
-                                   "no fork/wait between the processes", style="dim"))
-        hidden = len(listed) - len(shown)
-        if hidden > 0:
-            console.print(Text(f"({hidden} more examples: use --format json for all)", style="dim"))
-    else:
-        console.print(Text("No races found: every conflicting access was ordered.", style="green"))
-    if infos:
-        kinds = sorted({f"{f.kind} ({f.note or 'safe by design'})" for f in infos})
-        console.print(Text(f"{len(infos)} info site{'s' if len(infos) != 1 else ''} not listed "
-                           f"(safe by design): " + "; ".join(kinds[:4])
-                           + ("; …" if len(kinds) > 4 else "") + ". --format json lists them.",
-                           style="dim"))
-    warnings = list(a.trailer.get("warnings") or [])
-    if a.trailer.get("unparsed"):
-        warnings.append(f"{a.trailer['unparsed']} log lines were not understood "
-                        f"(first at line {a.trailer['unparsed_samples'][0]['line']})"
-                        if a.trailer.get("unparsed_samples") else "")
-    for w in warnings:
-        if w:
-            console.print(Text("warning: " + printable(w), style="yellow"))
+        for line in notes:
+            console.print(line)
+    console.print(closing_line(a, rcs, width))
 
 
-__all__ = ["render_text", "summary_line", "Group"]
+__all__ = ["render_text", "headline", "closing_line", "selected"]
