@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from .accesses import A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
 from .conflict import Conflict
-from .detectors import DETECTORS
+from .detectors import DETECTORS, EXPLAINERS
 from .history import History, HistoryBuilder, build_history
 from .sites import Finding, group
 
@@ -112,9 +112,31 @@ def went_on(h: History, c: Conflict) -> bool:
     return False
 
 
+#: Kinds whose damage an exit code cannot undo (the output stays lost).
+NOT_HANDLED_BY_OUTCOME = frozenset(("lost-output",))
+
+
+def unexplained_failures(h: History, conflicts: list[Conflict]) -> list[int]:
+    """Failed processes that no manifested, non-info conflict explains (nor one of a descendant)."""
+    victims = {c.victim[A_PROC] for c in conflicts
+               if c.manifested and not c.info and not went_on(h, c)}
+    return [p.idx for p in h.processes
+            if p.failed and not (h.descendants_or_self(p.idx) & victims)]
+
+
+def explain_stage(h: History, conflicts: list[Conflict]) -> list[Conflict]:
+    """Conflicts found only to explain failures nothing else explains (``EXPLAINERS``)."""
+    out: list[Conflict] = []
+    for detect in EXPLAINERS.values():
+        out.extend(detect(h, unexplained_failures(h, conflicts + out)))
+    return out
+
+
 def mark_handled(h: History, conflicts: list[Conflict]) -> None:
     """Tell handled failures (by outcome, see ``handled``) from the ones that hurt."""
     for c in conflicts:
+        if c.kind in NOT_HANDLED_BY_OUTCOME:
+            continue
         if c.manifested and handled(h, c):
             c.handled = True
             # Losing an atomic create or a lock is the designed outcome:
@@ -251,6 +273,7 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
     if {"locks", "wait"} & set((header or {}).get("invisible") or ()):
         conflicts = judge_by_time(h, conflicts)
     mark_handled(h, conflicts)
+    conflicts += explain_stage(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)
     analysis = Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,

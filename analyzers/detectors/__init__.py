@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from ..conflict import Conflict
 from ..history import History
 from . import (check_then_use, concurrent_write, create_collision, filled_while_removing,
-               lock_contention, removed_while_in_use)
+               lock_contention, lost_output, removed_while_in_use, saw_foreign_state)
 
 Detector = Callable[[History], Iterable[Conflict]]
 
@@ -20,6 +20,9 @@ Detector = Callable[[History], Iterable[Conflict]]
 DETECTORS: dict[str, Detector] = {
     # First: a refused lock is the lock's doing, not the race another kind would call it.
     "lock-contention": lock_contention.detect,
+    # Before removed-while-in-use: the same (removal, creation) pair is
+    # worse when the entry stays gone.
+    "lost-output": lost_output.detect,
     "removed-while-in-use": removed_while_in_use.detect,
     "filled-while-removing": filled_while_removing.detect,
     "check-then-use": check_then_use.detect,
@@ -27,5 +30,11 @@ DETECTORS: dict[str, Detector] = {
     "concurrent-write": concurrent_write.detect,
 }
 
+#: Kinds found only to explain a failed process that nothing above explains
+#: (run by analyze.explain_stage, not by find_conflicts).
+EXPLAINERS = {
+    "saw-foreign-state": saw_foreign_state.detect,
+}
+
 #: The race kinds, in the order reports list them.
-KINDS = tuple(DETECTORS)
+KINDS = tuple(DETECTORS) + tuple(EXPLAINERS)

@@ -12,20 +12,38 @@ A use whose outcome does not depend on the answer is not a race: a
 ``rename`` onto the path replaces it atomically whether or not it existed
 (``py_compile`` stats ``foo.pyc``, writes a private temporary file and
 renames it over ``foo.pyc``; another compiler doing the same in between
-changes nothing the first one relied on).
+changes nothing the first one relied on).  An ``open`` with ``O_CREAT``
+but not ``O_EXCL`` creates or opens alike, but a program that checked
+first usually meant "claim it if nobody has" (the classic TOCTOU), so it
+counts -- except on a content-addressed name (``concurrent_write.
+content_addressed``: the go build cache stats ``<hash>-d``, then opens it
+``O_WRONLY|O_CREAT``), where whoever made it made the same bytes.
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_PROC, A_SEQ, CHECK, CREATIONS, REMOVALS, RENAME_TO
+from ..accesses import (A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, CHECK, CREATE, CREATIONS,
+                        REMOVALS, RENAME_TO)
 from ..conflict import Conflict
+from .concurrent_write import content_addressed
 from ..history import History
 
 KIND = "check-then-use"
 
 _CHANGES = CREATIONS | REMOVALS
+
+
+def answer_independent(acc: tuple) -> bool:
+    """A successful use that works the same whether the path existed or not."""
+    if acc[A_ERRNO] is not None:
+        return False
+    flags = acc[A_FLAGS] or ""
+    if acc[A_OP] == RENAME_TO:
+        return "NOREPLACE" not in flags
+    return acc[A_OP] == CREATE and "O_CREAT" in flags and "O_EXCL" not in flags \
+        and content_addressed(acc[A_PATH])
 
 
 def detect(h: History) -> Iterator[Conflict]:
@@ -42,8 +60,7 @@ def detect(h: History) -> Iterator[Conflict]:
                 last_check[proc] = acc
                 continue
             check = last_check.pop(proc, None)
-            if check is None or (acc[A_OP] == RENAME_TO and acc[A_ERRNO] is None
-                                 and "NOREPLACE" not in (acc[A_FLAGS] or "")):
+            if check is None or answer_independent(acc):
                 continue
             for m in changes:
                 if m[A_PROC] == proc or not check[A_SEQ] < m[A_SEQ] < acc[A_SEQ]:

@@ -12,10 +12,16 @@ marker ``sdists-v11/.git``; nobody opens it to read).  Its note says what
 could still go wrong: a reader after the run may find one writer's content,
 or both mixed if they wrote at once.  A file some process reads, opens
 read-write, or executes stays a warning.
+
+A file named by a content hash (a hex digest of 32 digits or more in its
+name, as in a content-addressed cache: the go build cache's
+``<hash>-d``/``<hash>-a`` entries, written in place by every builder that
+computed them) is written with the same bytes by every writer: ``info``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from ..accesses import A_ERRNO, A_FLAGS, A_OP, A_SYSCALL, CREATE, READ, WRITE
@@ -24,6 +30,14 @@ from ..history import History
 from ._common import closest_unordered, creation_root, unlocked_paths
 
 KIND = "concurrent-write"
+
+#: A hex digest in a file name: the name is derived from the content.
+_DIGEST = re.compile(r"[0-9a-f]{32,}")
+
+
+def content_addressed(path: str) -> bool:
+    """True for a file whose name carries a hex digest of 32+ digits."""
+    return _DIGEST.search(path.rsplit("/", 1)[-1]) is not None
 
 
 def is_write(acc: tuple) -> bool:
@@ -54,12 +68,16 @@ UNREAD = ("nothing in the trace reads it; a reader after the run may find one wr
           "content, or both mixed if they wrote at once")
 
 
+HASHED = "content-addressed name: every writer writes the same bytes"
+
+
 def detect(h: History) -> Iterator[Conflict]:
     """Yield concurrent-write conflicts."""
     for path, accesses in unlocked_paths(h):
         writes = [a for a in accesses if is_write(a)]
         if len(writes) < 2:
             continue
+        hashed = content_addressed(path)
         read = any(is_read(a) for a in accesses)
         seen: set[frozenset[int]] = set()
         for a in writes:
@@ -72,5 +90,6 @@ def detect(h: History) -> Iterator[Conflict]:
                 appends = all("O_APPEND" in (x[A_FLAGS] or "") for x in (a, b))
                 yield Conflict(KIND, first, second, False,
                                creation_root(h, path, (first[1], second[1])),
-                               info=appends or not read,
-                               note="both append" if appends else "" if read else UNREAD)
+                               info=appends or hashed or not read,
+                               note="both append" if appends else HASHED if hashed
+                               else "" if read else UNREAD)
