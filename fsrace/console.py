@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Any, Callable, Iterator
 
 import click
@@ -42,9 +43,24 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, quiet=bool(SETTINGS["quiet"]), **color_options())
 
 
+def _closed_pipe() -> None:
+    """stdout's reader went away (``fsrace analyze LOG | head``): stop with status 0.
+
+    rich's own handler exits 1, which reads as "findings" to a script.
+    stdout is pointed at /dev/null so that the last flush cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(0)
+
+
 def out_console(file: Any = None) -> Console:
     """Console for reports (stdout or a file); wide when not a terminal."""
     console = Console(file=file, highlight=False, soft_wrap=False, **color_options())
+    console.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 140
     return console

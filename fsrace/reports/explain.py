@@ -33,6 +33,7 @@ from fsrace.analyzers.analyze import Analysis
 from fsrace.analyzers.timeline import (E_DETAIL, E_END, E_ERRNO, E_KIND, E_OFD, E_PATH, E_PROC, E_SEQ,
                                        E_SYSCALL, E_TS, Timeline)
 from fsrace.analyzers.sites import Finding
+from fsrace.reports.text_words import gap_words
 
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 #: Operations shown before the pair (the first touch is always shown).
@@ -267,10 +268,14 @@ def _verb(acc: tuple) -> str:
 
 # ------------------------------------------------------------------ story
 
-def story(a: Analysis, timeline: Timeline, finding_id: str) -> list[Any]:
-    """The renderables of the explanation (rich Text, Tree)."""
+def story(a: Analysis, timeline: Timeline, finding_id: str, conflict: Any = None) -> list[Any]:
+    """The renderables of the explanation (rich Text, Tree).
+
+    ``conflict`` picks the pair to walk through (default: the finding's
+    example, the pair closest in time).
+    """
     f = find(a, finding_id)
-    c = f.example
+    c = conflict if conflict is not None else f.example
     assert c is not None
     h = a.history
     procs = h.processes
@@ -420,11 +425,8 @@ def story(a: Analysis, timeline: Timeline, finding_id: str) -> list[Any]:
 
     out += [Text("")]
     if vi[A_ERRNO]:
-        gap = ""
-        if cu[A_TS] is not None and vi[A_TS] is not None:
-            gap = f" {abs(vi[A_TS] - cu[A_TS]) * 1000:.3f} ms {'later' if vi[A_TS] >= cu[A_TS] else 'earlier'}"
-        verdict = Text(f"Result: this time pid {vp.key}'s {vi[A_SYSCALL]} came{gap} and failed with "
-                       f"{vi[A_ERRNO]}", style=SEV_STYLE[f.severity])
+        verdict = Text(f"Result: this time pid {vp.key}'s {vi[A_SYSCALL]} came {gap_words(c)} "
+                       f"and failed with {vi[A_ERRNO]}", style=SEV_STYLE[f.severity])
         if vp.failed:
             verdict.append(f"; pid {vp.key} then ended with {_status(vp)}.")
         else:
@@ -441,10 +443,72 @@ def story(a: Analysis, timeline: Timeline, finding_id: str) -> list[Any]:
     return out
 
 
+def find_root_cause(a: Analysis, rc_id: str) -> Any:
+    """The root cause ``R1`` (also accepts ``r1``)."""
+    want = rc_id.strip().upper()
+    for rc in a.root_causes:
+        if rc.id == want:
+            return rc
+    ids = ", ".join(rc.id for rc in a.root_causes) or "none: no races found"
+    raise UnknownFinding(f"no root cause {printable(rc_id)} in this run; root causes: {ids}")
+
+
+def root_cause_story(a: Analysis, timeline: Timeline, rc_id: str) -> list[Any]:
+    """The story of a root cause: what, where, who broke, one race walked through, the fix."""
+    rc = find_root_cause(a, rc_id)
+    procs = a.history.processes
+    out: list[Any] = []
+    title = Text(f"{rc.id} ", style="bold")
+    title.append(rc.severity, style=SEV_STYLE[rc.severity])
+    title.append(f"  ({len(rc.explains)} failed process{'es' if len(rc.explains) != 1 else ''} "
+                 f"explained; {len(rc.finding_ids)} finding{'s' if len(rc.finding_ids) != 1 else ''}, "
+                 f"{rc.count} conflicting pair{'s' if rc.count != 1 else ''})")
+    out.append(title)
+    out.append(Text(printable(rc.statement) + "."))
+    out += [Text(""), Text("The resource and the programs", style="bold underline")]
+    out.append(Text("   resource: " + printable(rc.resource)))
+    if rc.pattern != rc.resource:
+        out.append(Text("   pattern:  " + printable(rc.pattern), style="dim"))
+    out.append(Text(f"   programs: {', '.join(printable(p) for p in rc.programs)} "
+                    f"({rc.copies} cop{'y' if rc.copies == 1 else 'ies'})"))
+    out.append(Text("   kinds:    " + ", ".join(rc.kinds)))
+    if rc.explains:
+        out += [Text(""), Text("What broke", style="bold underline")]
+        for idx in rc.explains:
+            p = procs[idx]
+            line = Text(f"   pid {printable(p.key)} ({_status(p)}): ")
+            v = a.first_errors.get(idx)
+            if v is not None:
+                line.append(f"{v[A_SYSCALL]} ")
+                line.append(printable(v[A_PATH]))
+                line.append(f" = -1 {v[A_ERRNO]}", style="bold red")
+            ids = [i for i in a.explanations.get(idx, []) if i in rc.finding_ids]
+            if ids:
+                line.append(f"  ({ids[0]})", style="dim")
+            out.append(line)
+    out += [Text(""), Text(f"One interleaving, walked through (evidence {rc.evidence})",
+                           style="bold underline"), Text("")]
+    out += story(a, timeline, rc.evidence, conflict=rc.example)
+    out += [Text(""), Text("Why nothing ordered them", style="bold underline")]
+    out.append(Text("   " + printable(rc.missing_order) + "."))
+    out += [Text(""), Text("The fix", style="bold underline")]
+    out.append(Text("   " + printable(rc.fix) + "."))
+    others = [i for i in rc.finding_ids if i != rc.evidence]
+    if others:
+        out += [Text(""), Text(f"Its other findings ({len(others)}): " + ", ".join(others[:20])
+                               + (" …" if len(others) > 20 else "")
+                               + "; `fsrace explain LOG F<n>` tells each one's story.",
+                               style="dim")]
+    return out
+
+
 def render_explanation(a: Analysis, timeline: Timeline, finding_id: str, console: Console) -> None:
-    """Print the story of one finding."""
-    for part in story(a, timeline, finding_id):
+    """Print the story of one root cause (``R1``) or one finding (``F3``)."""
+    parts = (root_cause_story(a, timeline, finding_id)
+             if finding_id.strip().upper().startswith("R") else story(a, timeline, finding_id))
+    for part in parts:
         console.print(part)
 
 
-__all__ = ["story", "render_explanation", "find", "UnknownFinding", "LockState", "relation"]
+__all__ = ["story", "root_cause_story", "render_explanation", "find", "find_root_cause",
+           "UnknownFinding", "LockState", "relation"]
