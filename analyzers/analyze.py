@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .accesses import A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
+from .chains import explanation_chains
 from .conflict import Conflict
 from .detectors import DETECTORS, EXPLAINERS
 from .history import History, HistoryBuilder, build_history
@@ -29,6 +30,11 @@ class Analysis:
     related: dict[int, list[str]] = field(default_factory=dict)
     #: Ranked root causes (analyzers/root_causes.py), the layer above findings.
     root_causes: list = field(default_factory=list)
+    #: Per failed process, per explaining finding id: the chain in words
+    #: ("pip 19774 <- its child 20002 <- removed by 20000, a child of pip 19773").
+    chains: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: Processes that exited 0 but whose outputs were lost (lost-output victims).
+    lost_outputs: set[int] = field(default_factory=set)
 
 
 def find_conflicts(h: History) -> list[Conflict]:
@@ -278,6 +284,9 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
     explanations, first_errors = explain_failures(h, findings)
     analysis = Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,
                         related_findings(h, findings, explanations))
+    analysis.chains = explanation_chains(h, findings, explanations)
+    analysis.lost_outputs = {c.victim[A_PROC] for f in findings if f.kind == "lost-output"
+                             for c in f.conflicts}
     from .root_causes import launcher_indexes, root_causes
     analysis.root_causes = root_causes(h, findings, explanations, first_errors, header,
                                        skip=launcher_indexes(h, trailer))

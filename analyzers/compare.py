@@ -145,8 +145,13 @@ def absolute_site(site: str, cwd: str | None) -> str:
 
 
 def site_key(kind: str, site: str) -> str:
-    """The identity of a site across runs: kind and (relative) pattern."""
-    return f"{kind} {site}"
+    """The identity of a site across runs: kind and (relative) pattern.
+
+    The pattern is folded again (``normalize_path`` is idempotent on
+    patterns): a report written before a fold was added (say, of bare
+    version segments: ``sdists-v9`` and ``sdists-v11``) still matches.
+    """
+    return f"{kind} {normalize_path(site)}"
 
 
 def worse(a: str | None, b: str) -> str:

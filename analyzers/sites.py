@@ -20,6 +20,8 @@ _FOLDS = [
     (re.compile(r"\.tmp[A-Za-z0-9_-]{3,}"), ".tmp*"),
     (re.compile(r"(?<![A-Za-z])tmp[a-z0-9_]{6,}"), "tmp*"),
     (re.compile(r"\d+(?:\.\d+)+(?:[a-z]+\d*)?"), "*"),
+    # A bare version segment: uv's cache buckets sdists-v9 (0.6) and sdists-v11 (0.13).
+    (re.compile(r"(?<![A-Za-z0-9])v\d+(?![A-Za-z0-9])"), "v*"),
     (re.compile(r"[0-9a-f]{8,}"), "*"),
     (re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*[A-Za-z][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*(?=$|[./])"), "*"),
     (re.compile(r"(?<![A-Za-z0-9])\d{3,}(?![A-Za-z0-9])"), "*"),

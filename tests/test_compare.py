@@ -220,3 +220,43 @@ def test_compare_escapes_hostile_names(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout
     assert "\\x1b[31mred" in r.stdout and "[bold]x[/bold]" in r.stdout
+
+
+# ------------------------------------------------------ version-like components
+
+def _marker_race(version: str, reader: bool) -> Trace:
+    """Two copies create-truncate a cache marker under a versioned bucket."""
+    t = Trace()
+    t.exec(1, ["launcher"])
+    for pid in (2, 3):
+        t.fork(1, pid)
+        t.exec(pid, ["inst"])
+    marker = f"/w/cache/sdists-{version}/python3.{11 if version == 'v9' else 13}/.git"
+    t.op(2, "openat", marker, flags="O_WRONLY|O_CREAT|O_TRUNC")
+    t.op(3, "openat", marker, flags="O_WRONLY|O_CREAT|O_TRUNC")
+    if reader:
+        t.op(3, "openat", marker, flags="O_RDONLY")
+    t.exit(2, 0)
+    t.exit(3, 0)
+    return t
+
+
+def test_sites_differing_only_in_version_components_match(tmp_path: Path) -> None:
+    # uv 0.6.11 keeps sdists in sdists-v9, uv 0.13.9 in sdists-v11: one site.
+    before = _write_run(tmp_path, "before", _marker_race("v9", reader=True))
+    after = _write_run(tmp_path, "after", _marker_race("v11", reader=True))
+    result = compare(load_runset(str(before), "before"), load_runset(str(after), "after"),
+                     explain_order=False)
+    assert result["sites_remaining"] and result["sites_new"] == [] and result["sites_fixed"] == []
+    assert "sdists-v*/python*" in result["sites_remaining"][0]["site"]
+
+
+def test_unread_marker_race_is_no_regression(tmp_path: Path) -> None:
+    # BEFORE's marker was read back (a warning), AFTER's nobody reads (info):
+    # every site fixed, none new, exit 0.
+    before = _write_run(tmp_path, "before", _marker_race("v9", reader=True))
+    after = _write_run(tmp_path, "after", _marker_race("v11", reader=False))
+    result = compare(load_runset(str(before), "before"), load_runset(str(after), "after"),
+                     explain_order=False)
+    assert result["sites_fixed"] and result["sites_new"] == [] and not result["regression"]
+    assert compare_exit_status(result) == 0

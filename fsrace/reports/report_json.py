@@ -131,7 +131,8 @@ def report_dict(a: Analysis) -> dict[str, Any]:
                        "signal": p.signal, "argv": p.argv, "first_error": first_error,
                        "explained_by": ids, "explained": bool(ids),
                        "related": a.related.get(idx, []),
-                       "explanation": None if ids else "not explained by a file-system race"})
+                       "explanation": "; ".join(a.chains.get(idx, {}).values()) or None
+                       if ids else "not explained by a file-system race"})
     trailer = a.trailer
     return {
         "format": FORMAT,
@@ -141,7 +142,8 @@ def report_dict(a: Analysis) -> dict[str, Any]:
                    "incomplete": bool(trailer.get("incomplete")),
                    "invisible": list(a.header.get("invisible") or [])},
         "summary": {"errors": counts["error"], "warnings": counts["warning"],
-                    "info": counts["info"], "failed_processes": len(failed)},
+                    "info": counts["info"], "failed_processes": len(failed),
+                    "exited_0_lost_outputs": len(a.lost_outputs)},
         "processes": [
             {"pid": p.pid, "proc": p.key,
              "ppid": procs[p.parent].pid if p.parent is not None else None,
