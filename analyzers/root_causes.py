@@ -73,6 +73,16 @@ _FAMILY = {
     "concurrent-write": "create",
 }
 
+#: The fix advice of each kind (by the shape of its race).
+_FIX_OF = {
+    "removed-while-in-use": "removal",
+    "filled-while-removing": "removal",
+    "create-collision": "create",
+    "check-then-use": "check",
+    "concurrent-write": "write",
+    "lost-output": "write",
+}
+
 #: Interpreters whose first argument is the program that matters.
 _INTERPRETERS = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|sh|bash|dash|zsh|node|perl|ruby|"
                            r"ld-linux.*\.so.*)$")
@@ -419,9 +429,7 @@ def _missing(h: History, g: _Group, header: dict) -> tuple[str, str]:
 
 
 def _fix(g: _Group, c: Conflict, base: str) -> str:
-    family = _FAMILY.get(c.kind, "create")
-    if c.kind == "check-then-use":
-        family = "check"
+    family = _FIX_OF.get(c.kind, "create")
     resource = shorten(posixpath.join(_parent(g), _leaf(g)), base)
     return FIXES[family].format(parent=shorten(_parent(g), base), leaf=f"`{_leaf(g)}`",
                                 resource=resource)
@@ -454,6 +462,8 @@ def root_causes(h: History, findings: list[Finding], explanations: dict[int, lis
             continue
         gi = None
         victim = first_errors.get(idx)
+        if victim is not None and victim[A_PROC] != idx and victim[A_PROC] in explanations:
+            continue  # a parent that failed because its failed child did: counted once, there
         for fid in ids:
             f = by_id.get(fid)
             if f is None:

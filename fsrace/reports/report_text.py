@@ -58,6 +58,31 @@ def _failed(a: Analysis) -> list[int]:
     return [i for i in a.explanations if i not in skip]
 
 
+def _listed(a: Analysis) -> list[int]:
+    """The failed processes that count: copies, and others a race touched.
+
+    Helpers that failed with no race involved (a shim's ``readlink``) are
+    not among them: they get one collapsed line.
+    """
+    copies = set(copies_of(a))
+    return [i for i in _failed(a) if i in copies or a.explanations.get(i) or a.related.get(i)]
+
+
+def _parent_only(a: Analysis, idx: int) -> bool:
+    """True for a process that failed because a failed child did (a wrapping shell)."""
+    victim = a.first_errors.get(idx)
+    return victim is not None and victim[A_PROC] != idx and victim[A_PROC] in a.explanations
+
+
+def _failed_words(a: Analysis) -> tuple[int, tuple[str, str]]:
+    """How many failed processes count, and what to call them."""
+    listed = [i for i in _listed(a) if not _parent_only(a, i)]
+    copies = set(copies_of(a))
+    noun = ("failed copy", "failed copies") if set(listed) <= copies else \
+        ("failed process", "failed processes")
+    return len(listed), noun
+
+
 def headline(a: Analysis, rcs: list[RootCause]) -> Text:
     """``fsrace: 11 processes; 9 of 10 copies of `uv sync -q` failed; 2 root causes``."""
     copies = copies_of(a)
@@ -71,7 +96,7 @@ def headline(a: Analysis, rcs: list[RootCause]) -> Text:
     of = f" of `{printable(label)}`" if label and len(copies) > 1 else ""
     line.append(f"{len(bad)} of {plural(len(copies), 'copy', 'copies')}{of} failed",
                 style="bold red" if bad else "green")
-    others = len(failed) - len(bad)
+    others = len([i for i in _listed(a) if not _parent_only(a, i)]) - len(bad)
     if others:
         line.append(f" (+{others} other failed process{'es' if others != 1 else ''})")
     line.append("; ")
@@ -91,10 +116,8 @@ def root_cause_block(a: Analysis, rc: RootCause, width: int, base: str,
     title = Text(f"{rc.id} ", style="bold")
     title.append(rc.severity, style=SEVERITY_STYLE[rc.severity])
     if rc.explains:
-        copies = set(copies_of(a))
-        noun = ("failed copy", "failed copies") if set(_failed(a)) <= copies else \
-            ("failed process", "failed processes")
-        title.append(f" · explains {len(rc.explains)} of {plural(failed_total, *noun)}",
+        total, noun = _failed_words(a)
+        title.append(f" · explains {len(rc.explains)} of {plural(total, *noun)}",
                      style="bold")
     else:
         title.append(" · explains no failed process")
@@ -132,8 +155,9 @@ def failed_lines(a: Analysis, width: int, base: str) -> list:
             rc_of.setdefault(i, rc.id)
     copies = set(copies_of(a))
     failed = sorted(_failed(a), key=lambda i: procs[i].first_seq)
-    listed = [i for i in failed if i in copies or a.explanations.get(i) or a.related.get(i)]
-    helpers = [i for i in failed if i not in listed]
+    keep = set(_listed(a))
+    listed = [i for i in failed if i in keep]
+    helpers = [i for i in failed if i not in keep]
     out: list = []
     if not failed:
         return out
@@ -144,12 +168,16 @@ def failed_lines(a: Analysis, width: int, base: str) -> list:
         ids = a.explanations.get(idx) or []
         victim = a.first_errors.get(idx)
         cause = Text()
-        if ids and victim is not None:
+        parent_only = _parent_only(a, idx)
+        if ids and victim is not None and not parent_only:
             cause.append(" ← ", style="dim")
             cause.append(rc_of.get(idx, "?"), style="bold")
             cause.append(f" ({ids[0]})", style="dim")
         room = width - len(line.plain) - len(cause.plain) - 3
-        if victim is not None and ids:
+        if ids and parent_only:
+            child = procs[victim[A_PROC]]
+            line.append(Text(f"its child pid {printable(child.key)} failed", style="dim"))
+        elif victim is not None and ids:
             line.append(access_text(a, victim, room, base, pid=False))
         elif p.failed_calls:
             seq, name, path, errno = p.failed_calls[-1]

@@ -1,0 +1,161 @@
+"""Root causes: findings grouped by resource, program group and missing order."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Trace
+
+from fsrace.analyzers.analyze import analyze_events
+from fsrace.analyzers.root_causes import program_of, resource_of
+
+SP = "/p/.venv/lib/python3.11/site-packages"
+
+
+def staging_race(t: Trace, copies: int = 3) -> None:
+    """``copies`` uv processes stage packages in <pkg>.data; copy 3 removes one
+    while copy 2 still moves files out of it (copy 2 then dies), and copy 4
+    removes another while copy 3 still reads it."""
+    t.exec(1, ["sh", "-c", "uv sync -q & uv sync -q & uv sync -q; wait"])
+    procs = list(range(2, 2 + copies))
+    for p in procs:
+        t.fork(1, p)
+        t.exec(p, ["/opt/uv/bin/uv", "sync", "-q"])
+    for pkg in ("idna-3.10.data", "certifi-2024.8.30.data"):
+        for i, p in enumerate(procs):
+            t.op(p, "mkdir", f"{SP}/{pkg}", errno="EEXIST" if i else None)
+        t.open(procs[0], f"{SP}/{pkg}/f", "O_WRONLY|O_CREAT")
+    # copy 3 removes idna's staging tree; copy 2 then moves a file out of it.
+    t.op(3, "unlink", f"{SP}/idna-3.10.data/f")
+    t.op(3, "rmdir", f"{SP}/idna-3.10.data", flags="AT_REMOVEDIR")
+    t.op(2, "rename", f"{SP}/idna-3.10.data/f", path2=f"{SP}/idna/f", errno="ENOENT")
+    # copy 4 removes certifi's while copy 3 still lists it (latent: it worked).
+    t.op(3, "getdents64", f"{SP}/certifi-2024.8.30.data")
+    t.op(4, "unlink", f"{SP}/certifi-2024.8.30.data/f")
+    t.op(4, "rmdir", f"{SP}/certifi-2024.8.30.data")
+    t.exit(2, 2)
+    t.exit(3, 0)
+    t.exit(4, 0)
+    t.wait(1, 2, 2)
+    t.wait(1, 3)
+    t.wait(1, 4)
+    t.exit(1, 2)
+
+
+def test_program_groups_are_executable_and_subcommand() -> None:
+    assert program_of(["/opt/uv/bin/uv", "sync", "-q"]) == ("uv sync", "uv sync -q")
+    key, label = program_of(["/usr/bin/python3.11", "-I", "/repo/fixtures/installer.py",
+                             "/tmp/t", "--files", "40"])
+    assert key == "installer.py" and label == "installer.py t --files 40"
+    assert program_of(["python3", "-m", "pip", "install", "x"])[0] == "pip install"
+    assert program_of(None) == ("?", "?")
+
+
+def test_resource_generalises_the_contested_entry() -> None:
+    pattern, parent, leaf = resource_of(f"{SP}/idna-3.10.data")
+    assert leaf == "*.data" and parent == SP
+    assert pattern.endswith("/site-packages/*.data")
+    # A name without a folded part stays as it is.
+    assert resource_of("/w/out.txt")[2] == "out.txt"
+
+
+def test_one_root_cause_for_every_package_staging_race(trace: Trace) -> None:
+    staging_race(trace)
+    a = trace.analyze()
+    assert a.root_causes, [(f.id, f.kind, f.site) for f in a.findings]
+    rc = a.root_causes[0]
+    assert rc.id == "R1"
+    assert rc.pattern.endswith("site-packages/*.data"), rc.pattern
+    assert rc.programs == ["uv sync -q"]
+    assert rc.copies == 3
+    # Both packages' sites belong to it, not one root cause per package.
+    assert any("idna-" in s for s in rc.sites) and any("certifi-" in s for s in rc.sites)
+    # It explains copy 2's failure (pid 2), not the launcher's.
+    assert [a.history.processes[i].pid for i in rc.explains] == [2]
+    assert rc.severity == "error"
+    # Plain words: who, what, where, and that nothing ordered them.
+    assert "3 concurrent `uv sync -q` remove `*.data` directories under" in rc.statement
+    assert "no lock orders them" in rc.statement
+    assert "exclusive lock" in rc.fix and "temporary directory" in rc.fix
+    assert "no wait" in rc.missing_order
+    # The evidence is a manifested finding of its own whose example broke copy 2.
+    ev = next(f for f in a.findings if f.id == rc.evidence)
+    assert ev.id in rc.finding_ids and ev.verdict == "manifested"
+    assert rc.example is not None and a.history.processes[rc.example.victim[1]].pid == 2
+
+
+def test_root_causes_rank_failures_explained_first(trace: Trace) -> None:
+    """A latent race of another program on another resource ranks after the one
+    that broke a copy, whatever the order of the log."""
+    t = trace
+    t.exec(1, ["sh"])
+    for p in (5, 6):
+        t.fork(1, p)
+        t.exec(p, ["/usr/bin/make", "all"])
+    t.open(5, "/b/out.log", "O_WRONLY|O_CREAT|O_TRUNC")
+    t.op(5, "write", "/b/out.log")
+    t.open(6, "/b/out.log", "O_WRONLY|O_CREAT|O_TRUNC")
+    t.op(6, "write", "/b/out.log")
+    t.exit(5, 0)
+    t.exit(6, 0)
+    events = t.events
+    s = Trace()
+    staging_race(s)
+    offset = len(events)
+    for ev in s.events:
+        ev = dict(ev)
+        ev["seq"] += offset
+        ev["ts"] += offset * 0.001
+        events.append(ev)
+    a = analyze_events(events)
+    ids = [rc.id for rc in a.root_causes]
+    assert ids[0] == "R1" and a.root_causes[0].programs == ["uv sync -q"]
+    assert a.root_causes[0].explains
+    others = [rc for rc in a.root_causes if rc.programs == ["make all"]]
+    for rc in others:
+        assert not rc.explains and rc.id != "R1"
+
+
+def test_json_report_carries_root_causes_and_warnings(trace: Trace) -> None:
+    from fsrace.reports.report_json import report_dict
+
+    staging_race(trace)
+    a = analyze_events(trace.events, {"backend": "strace"},
+                       {"launcher_pid": 1, "warnings": ["3 events were skipped"]})
+    r = json.loads(json.dumps(report_dict(a)))
+    assert r["version"] == "1.1"
+    assert r["warnings"] == ["3 events were skipped"]
+    rc = r["root_causes"][0]
+    for key in ("id", "resource", "programs", "kinds", "severity", "statement",
+                "missing_order", "fix", "explains", "site_ids", "finding_ids", "evidence"):
+        assert key in rc, key
+    assert rc["explains"] == [2]            # pids, not indexes
+    assert rc["evidence"] in rc["finding_ids"]
+    # fsrace's launcher (pid 1, exit 2) is never a failed process.
+    failed = [p["pid"] for p in r["failed_processes"]]
+    assert 1 not in failed and 2 in failed
+    assert r["summary"]["failed_processes"] == len(failed)
+
+
+def test_fix_follows_the_shape_of_the_race(trace: Trace) -> None:
+    """Two writers of one file get the O_APPEND / rename advice, not the tree lock."""
+    t = trace
+    t.exec(1, ["sh"])
+    for p in (2, 3):
+        t.fork(1, p)
+        t.exec(p, ["/usr/bin/logger-tool", "run"])
+    for p in (2, 3):
+        t.open(p, "/w/state.json", "O_RDONLY")
+    for p in (2, 3):
+        t.open(p, "/w/state.json", "O_WRONLY|O_TRUNC")
+        t.op(p, "write", "/w/state.json")
+    t.exit(2, 0)
+    t.exit(3, 0)
+    a = t.analyze()
+    rcs = [rc for rc in a.root_causes if "concurrent-write" in rc.kinds]
+    if not rcs:  # the write detector judged it safe: then no root cause at all
+        assert not [f for f in a.findings if f.severity != "info"]
+        return
+    rc = rcs[0]
+    assert "O_APPEND" in rc.fix or "rename it into place" in rc.fix
+    assert rc.programs == ["logger-tool run"]
