@@ -194,8 +194,60 @@ def _lock_problem(lock: Any) -> str | None:
     return None
 
 
+_NONE = type(None)
+#: The same rules as _OPTIONAL, as the Python types a good value can have:
+#: the fast check of ``event_problem`` (a function call per field would
+#: cost more than building the history).  Ints are also range-checked,
+#: floats compared with TS_LIMIT (NaN fails every comparison); lists and
+#: objects go to their _OPTIONAL check; anything else to ``_describe``.
+_FAST: dict[str, tuple[type, ...]] = {
+    key: {"a number of seconds": (float, _NONE), "an int": (int, _NONE),
+          "an int or text": (int, str, _NONE), "text": (str, _NONE),
+          "true or false": (bool, _NONE)}.get(what, (list, _NONE))
+    for key, (_check, what) in _OPTIONAL.items()}
+_FAST["lock"] = (dict, _NONE)
+_EVENT_TYPES = frozenset(EVENT_TYPES)
+
+
 def event_problem(ev: Any) -> str | None:
-    """Why ``ev`` (a parsed line) is not a usable event, or None when it is."""
+    """Why ``ev`` (a parsed line) is not a usable event, or None when it is.
+
+    Runs once per event of every log analysed, so the common case (a good
+    event) is checked inline; anything unusual is judged by ``_describe``,
+    which holds the rules in full and words the problem.
+    """
+    if type(ev) is not dict:
+        return _describe(ev)
+    get = ev.get
+    seq = get("seq")
+    etype = get("type")
+    pid = get("pid")
+    if (type(seq) is not int or not 0 < seq < INT_LIMIT or type(etype) is not str
+            or etype not in _EVENT_TYPES or type(get("proc")) is not str
+            or type(pid) is not int or not -INT_LIMIT <= pid < INT_LIMIT
+            or (etype in _WITH_SYSCALL and type(get("syscall")) is not str)):
+        return _describe(ev)
+    fast = _FAST
+    for key, v in ev.items():
+        allowed = fast.get(key)
+        if allowed is None:
+            continue
+        t = type(v)
+        if t not in allowed:
+            return _describe(ev)
+        if t is int:
+            if not -INT_LIMIT <= v < INT_LIMIT:
+                return _describe(ev)
+        elif t is float:
+            if not -TS_LIMIT <= v <= TS_LIMIT:
+                return _describe(ev)
+        elif t is list or t is dict:
+            return _describe(ev)
+    return None
+
+
+def _describe(ev: Any) -> str | None:
+    """The full rules: the problem with ``ev`` in words, or None."""
     if type(ev) is not dict:
         return f"the line is {_kind(ev)}, not a JSON object"
     seq = ev.get("seq")
@@ -470,6 +522,8 @@ class Validator:
             w.append(f"event log line {self.cut_last}: the last line is cut short (the writer "
                      f"was stopped while writing it); it was skipped")
         if self.trailer is None:
+            w.append("the event log has no trailer: it was cut short (its writer was stopped), "
+                     "so it may lack the end of the run")
             return {"incomplete": True}, w
         trailer, tw = clean_fields(self.trailer, _TRAILER_FIELDS, "trailer", self.trailer_line)
         w.extend(tw)
