@@ -133,6 +133,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
     from fsrace.tracer.live_import import LiveImport
     from fsrace.tracer.outputs import OutputError, final_path
     from fsrace.tracer.strace_backend import record
+    from fsrace.tracer.termination import release_stop_signals
 
     check_outputs(output, [], "event log")
     if keep_strace:
@@ -174,7 +175,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
                                 stdout=stdout, stderr=stderr, on_started=on_started,
                                 remove_on_death=[importer.partial] + ([workdir] if workdir
                                                                       else []),
-                                stderr_kept=workdir is None)
+                                stderr_kept=workdir is None, hold_signals=True)
             finally:
                 if live is not None:
                     live.stop()
@@ -194,7 +195,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
             importer.start(header)
         try:
             with byte_progress(console, "importing") as on_progress:
-                stats = importer.finish(on_progress)
+                stats = importer.finish(on_progress, signals_held=True)
         except KeyboardInterrupt as exc:   # also SIGTERM/SIGHUP
             exc.fsrace_kept = kept_message(output)   # type: ignore[attr-defined]
             raise
@@ -212,6 +213,7 @@ def do_record(cmd: list[str], output: str, copies: int, keep_strace: str | None,
     finally:
         if workdir is not None and not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+        release_stop_signals()   # if anything failed between record() and finish()
 
 
 #: Temporary folders of fsrace record (strace's log when not kept): fsrace-rec-PID-XXXX.

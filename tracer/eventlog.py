@@ -21,12 +21,14 @@ import gzip
 import io
 import json
 import sys
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 from .events import FORMAT, TRAILER_FORMAT, VERSION
+from .termination import CRITICAL, raise_pending
 from .stdin_sniff import peek_stdin, stdin_bytes
 
 #: A UTF-8 byte-order mark, as decoded text (some editors write one).
@@ -69,12 +71,28 @@ class EventLogWriter:
         # Bound once: the encoder is called once per event on the hot path.
         self._dumps = json.JSONEncoder(separators=(",", ":")).encode
         self._write = self._out.write
+        # In the main thread a Ctrl-C/SIGTERM must not land inside a write
+        # (io drops what it had buffered): it is held until the event is out.
+        if threading.current_thread() is threading.main_thread():
+            self.write = self._write_guarded   # type: ignore[method-assign]
 
     def write(self, event: dict[str, Any]) -> None:
         """Append one event."""
         self._write(self._dumps(event))
         self._write("\n")
         self.count += 1
+
+    def _write_guarded(self, event: dict[str, Any]) -> None:
+        line = self._dumps(event)
+        CRITICAL.depth += 1
+        try:
+            self._write(line)
+            self._write("\n")
+            self.count += 1
+        finally:
+            CRITICAL.depth -= 1
+        if CRITICAL.pending is not None:
+            raise_pending()
 
     def close(self) -> None:
         """Write the trailer and close the file (idempotent)."""
@@ -83,6 +101,8 @@ class EventLogWriter:
         trailer = {"format": TRAILER_FORMAT, "events": self.count}
         trailer.update(self.trailer)
         out, self._out = self._out, None
+        guard = threading.current_thread() is threading.main_thread()
+        CRITICAL.depth += guard
         try:
             out.write(json.dumps(trailer) + "\n")
             if str(self.path) == "-":
@@ -99,6 +119,10 @@ class EventLogWriter:
                 except (OSError, ValueError):
                     pass
             raise
+        finally:
+            CRITICAL.depth -= guard
+        if guard and CRITICAL.pending is not None and CRITICAL.depth == 0:
+            raise_pending()
 
     def __enter__(self) -> "EventLogWriter":
         return self

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from .outputs import AtomicOutput, OutputError, describe_os_error
 from .strace_import import Follow, ImportStats, import_strace
-from .termination import signals_deferred
+from .termination import release_stop_signals, signals_deferred
 
 #: Niceness of the import thread while the recorded command runs.
 RECORDING_NICE = 19
@@ -103,7 +103,8 @@ class LiveImport:
             except OSError:
                 pass
 
-    def finish(self, on_progress: Callable[[int, int], None] | None = None) -> ImportStats:
+    def finish(self, on_progress: Callable[[int, int], None] | None = None,
+               signals_held: bool = False) -> ImportStats:
         """Let the import read the rest of the log, wait for it, return its stats.
 
         A Ctrl-C while waiting stops the import: the event log is closed,
@@ -113,6 +114,10 @@ class LiveImport:
             self.follow.done.set()
             self._normal_priority()
         try:
+            if signals_held:
+                # A signal held back since strace ended is raised here, where
+                # it stops the import and publishes the log (below).
+                release_stop_signals()
             while self._thread is not None and not self._ended.wait(0.1):
                 if on_progress is not None:
                     on_progress(*self.progress)

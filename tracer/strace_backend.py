@@ -61,8 +61,9 @@ from typing import Callable, Sequence
 import psutil
 
 from fsrace.tracer.syscalls import strace_trace_expression
-from fsrace.tracer.termination import (Terminate, install_terminate_handlers, restore_handlers,
-                                       signal_name, signal_of)
+from fsrace.tracer.termination import (Terminate, hold_stop_signals, install_terminate_handlers,
+                                       release_stop_signals, restore_handlers, signal_name,
+                                       signal_of)
 
 log = logging.getLogger(__name__)
 
@@ -678,7 +679,24 @@ def _stderr_fd(stderr) -> int | None:
     return stderr.fileno()
 
 
-def record(cmd_argv: Sequence[str], copies: int = 1,
+def record(*args, hold_signals: bool = False, **kwargs) -> RecordResult:
+    """Run ``copies`` concurrent copies of cmd_argv under strace: see ``record_run``.
+
+    With ``hold_signals`` a Ctrl-C, SIGTERM or SIGHUP that comes once strace
+    has ended is held back (blocked) when this returns: the caller, which
+    still has the log to import, releases it (``release_stop_signals``)
+    where it can finish the event log cleanly.  On an error they are
+    released here.
+    """
+    try:
+        return record_run(*args, hold_signals=hold_signals, **kwargs)
+    except BaseException:
+        if hold_signals:
+            release_stop_signals()
+        raise
+
+
+def record_run(cmd_argv: Sequence[str], copies: int = 1,
            strace_log: Path | str | None = None,
            on_status: Callable[[Status], None] | None = None,
            env: dict[str, str] | None = None,
@@ -688,7 +706,7 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
            extra_strace_args: Sequence[str] = (),
            on_started: Callable[[list[str], str, float], None] | None = None,
            remove_on_death: Sequence[str] = (),
-           stderr_kept: bool = True) -> RecordResult:
+           stderr_kept: bool = True, hold_signals: bool = False) -> RecordResult:
     """Run ``copies`` concurrent copies of cmd_argv under strace.
 
     ``strace_log`` is where strace writes (a new temporary directory's
@@ -814,6 +832,8 @@ def record(cmd_argv: Sequence[str], copies: int = 1,
             _stop_tracees(run, 0.5, warnings)
             raise
     finally:
+        if hold_signals:
+            hold_stop_signals()
         restore_handlers(old_handlers)
         run.close()
         # strace has ended: anything left in its session was orphaned by its death.

@@ -42,20 +42,51 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+class _Critical:
+    """While ``depth`` > 0 the main thread is inside a write that must not be
+    cut: an exception raised inside io's C code drops the bytes it had
+    buffered (up to 8 KiB of events vanish from an event log).  The handler
+    then only notes the signal; ``raise_pending`` raises it afterwards."""
+
+    depth = 0
+    pending: int | None = None
+
+
+CRITICAL = _Critical()
+
+
+def _interruption(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminate(signum)
+
+
 def _raise_terminate(signum: int, frame: Any) -> None:
-    raise Terminate(signum)
+    if CRITICAL.depth:
+        CRITICAL.pending = signum
+        return
+    raise _interruption(signum)
+
+
+def raise_pending() -> None:
+    """Raise the interruption a critical write held back, if any."""
+    signum, CRITICAL.pending = CRITICAL.pending, None
+    if signum is not None:
+        raise _interruption(signum)
 
 
 def install_terminate_handlers() -> dict[int, Any]:
-    """Make SIGTERM/SIGHUP raise Terminate; returns the old handlers.
+    """Make SIGTERM/SIGHUP raise Terminate (and SIGINT KeyboardInterrupt,
+    unless it is ignored); returns the old handlers.
 
     Only the main thread can set handlers; elsewhere nothing changes.
     """
     old: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return old
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         try:
+            if sig == signal.SIGINT and signal.getsignal(sig) not in (
+                    signal.default_int_handler, _raise_terminate):
+                continue   # ignored (a background job) or the caller's own
             old[sig] = signal.signal(sig, _raise_terminate)
         except (ValueError, OSError):
             pass
@@ -88,3 +119,16 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def hold_stop_signals() -> None:
+    """Block SIGINT/SIGTERM/SIGHUP (main thread only) until
+    ``release_stop_signals``: one that comes meanwhile waits, it is not lost."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def release_stop_signals() -> None:
+    """Unblock what ``hold_stop_signals`` blocked; a held signal is raised now."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
