@@ -600,3 +600,51 @@ def test_diagnosis_in_the_browser(tmp_path: Path, browser: Browser) -> None:
     assert browser.eval("location.hash") == "#" + target
     assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == target
     _assert_no_script_ran(browser)
+
+
+#: Each copy starts like a version-manager shim: real helper programs that
+#: exit 1 (readlink of a missing path, grep without a match), then exec the
+#: racy program.
+SHIM = 'readlink -f /nonexistent-fsrace/x >/dev/null; grep -q fsrace /dev/null; exec "$0" -m fsrace.fixtures.gallery.tmpdir_removed "$1"'
+
+
+@needs_chromium
+@needs_strace
+def test_recorded_run_with_helpers_in_the_browser(tmp_path: Path, browser: Browser) -> None:
+    """A real recording (fsrace record, 3 copies behind a shim): the helper
+    lanes fold into their copy's, the failed helpers are one line, the
+    launcher is not failed, R1's card is in the first viewport, #F1 selects F1."""
+    for attempt in range(6):
+        log = tmp_path / f"run{attempt}.jsonl"
+        _cli("record", "-j", "3", "-o", str(log), "--", "sh", "-c", SHIM, sys.executable,
+             str(tmp_path / f"t{attempt}"), timeout=300)
+        report = json.loads(_cli("analyze", str(log), "--format", "json", "--fail-on", "never").stdout)
+        if report["root_causes"] and any(f["verdict"] == "manifested" for f in report["findings"]):
+            break
+    else:
+        pytest.fail("6 recordings of tmpdir_removed never manifested a race: nothing to check")
+    trailer = json.loads(log.read_text().splitlines()[-1])
+    launcher, copies = trailer["launcher_pid"], [c["pid"] for c in trailer["copies"]]
+    helpers = [p for p in report["processes"] if p["argv"] and p["argv"][0] in ("readlink", "grep")]
+    assert len(helpers) == 6 and all(p["exit_code"] == 1 for p in helpers)  # the programs' own status
+    page = tmp_path / "report.html"
+    r = _cli("analyze", str(log), "--format", "html", "-o", str(page), "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    browser.open(page)
+    lanes = browser.eval("Array.from(document.querySelectorAll('#lanes g.lane')).map(g => [+g.getAttribute('data-pid'), +g.getAttribute('data-folded')])")
+    shown = {p for p, _ in lanes}
+    assert {launcher, *copies} <= shown and not shown & {p["pid"] for p in helpers}
+    assert len(lanes) + sum(n for _, n in lanes) == len(report["processes"])
+    failed = browser.eval("document.getElementById('failed').innerText")
+    assert f"pid {launcher} " not in failed
+    line = browser.eval("document.getElementById('failed-helpers').innerText")
+    assert "readlink x3" in line and "grep x3" in line
+    card = browser.eval("""(() => { const c = document.querySelector('.rc-card[data-rc="R1"]');
+        return [c.getBoundingClientRect().top, c.querySelector('.rc-statement').getBoundingClientRect().bottom, window.innerHeight]; })()""")
+    assert 0 <= card[0] and card[1] <= card[2], card
+    browser.open(page, fragment="#F1")
+    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == "F1"
+    f1 = report["findings"][0]
+    hl = browser.eval("Array.from(document.querySelectorAll('#lanes rect.mark.hl')).map(e => +e.getAttribute('data-seq'))")
+    assert sorted(hl) == sorted(a["seq"] for a in f1["accesses"])
+    _assert_no_script_ran(browser)
