@@ -590,6 +590,10 @@ def test_diagnosis_in_the_browser(tmp_path: Path, browser: Browser) -> None:
     other = a.findings[-1].id
     browser.click(f'button.site[data-fid="{other}"]')
     assert browser.eval("location.hash") == "#" + other
+    # Site buttons name their root cause; a finding not on the page says so.
+    assert browser.eval(f"document.querySelector('button.site[data-fid=\"{r1.evidence}\"] .rc-tag').textContent") == "R1"
+    browser.open(page, fragment="#F999")
+    assert "F999 is not on this page" in browser.eval("document.getElementById('detail').innerText")
     # #R1 selects the root cause and its evidence.
     browser.open(page, fragment="#R1")
     assert browser.eval("document.querySelector('.rc-card.selected').getAttribute('data-rc')") == "R1"

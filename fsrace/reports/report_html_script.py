@@ -14,6 +14,8 @@ SCRIPT = r"""
   const LABEL_W = 300, LANE_H = 26, AXIS_H = 22, PAD_R = 12;
   const findingsById = new Map(D.findings.map(f => [f.id, f]));
   const rcById = new Map(D.root_causes.map(r => [r.id, r]));
+  const rcOfFinding = new Map();
+  for (const r of D.root_causes) for (const id of r.finding_ids) if (!rcOfFinding.has(id)) rcOfFinding.set(id, r.id);
   const laneOfProc = new Map(D.lanes.map(l => [l.proc, l]));
   const nFolded = new Map();
   for (const l of D.lanes) if (l.folded_into !== null) nFolded.set(l.folded_into, (nFolded.get(l.folded_into) || 0) + 1);
@@ -277,8 +279,9 @@ SCRIPT = r"""
   // ------------------------------------------------------------ site list
   const list = document.getElementById("site-list");
   for (const f of D.findings) {
+    const rc = rcOfFinding.get(f.id);
     const b = el("button", {class: "site sev-" + f.severity, type: "button", "data-fid": f.id},
-      el("span", {class: "sev"}, f.severity), el("b", {}, f.id + " " + f.kind),
+      el("span", {class: "sev"}, f.severity), el("b", {}, f.id + " " + f.kind), rc ? el("span", {class: "rc-tag"}, rc) : null,
       " " + f.verdict + " - " + f.count + " pair" + (f.count === 1 ? "" : "s") + " - " + f.syscalls.join(" / "),
       el("span", {class: "pattern"}, f.site));
     b.addEventListener("click", () => select(f.id));
@@ -314,6 +317,14 @@ SCRIPT = r"""
     const id = decodeURIComponent(location.hash.slice(1));
     if (findingsById.has(id)) select(id);
     else if (rcById.has(id)) selectRC(id);
+    else if (/^[FR][0-9]+$/.test(id)) {
+      // A finding beyond the sites this page lists (or a stale link): say so.
+      const box = document.getElementById("detail");
+      while (box.firstChild) box.removeChild(box.firstChild);
+      box.appendChild(el("h2", {}, "Selected finding"));
+      box.appendChild(el("p", {class: "hint", id: "not-on-page"}, id + " is not on this page (it lists the first " +
+        D.findings.length + " sites). fsrace explain LOG " + id + " tells its story; --format json lists every finding."));
+    }
   }
   function select(fid, viaRC) {
     const f = findingsById.get(fid); if (!f) return;

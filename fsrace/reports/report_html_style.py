@@ -54,4 +54,5 @@ a.fid{display:inline-block;font:inherit;border:1px solid #ccc;background:#fafafa
 #warnings{border:1px solid #e6c200;background:#fffbe6;padding:4px 10px;margin:0 0 8px}
 #warnings ul{margin:2px 0;padding-left:18px}
 #toolbar label{white-space:nowrap}
+.rc-tag{display:inline-block;margin-left:6px;padding:0 4px;border:1px solid #bbb;border-radius:3px;font-size:11px;color:var(--mut)}
 """
