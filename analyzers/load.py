@@ -19,6 +19,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from fsrace.tracer.event_store import is_event_store, open_event_store
 from fsrace.tracer.eventlog import EventLogError, looks_like_event_log, open_event_log
 from fsrace.tracer.stdin_sniff import stdin_bytes
 from fsrace.tracer.strace_import import ImportError_, stream_strace
@@ -43,7 +44,7 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
     trailer); ``trailer["warnings"]`` lists what the reports must say about
     the input.  Raises LoadError for unusable input.
     """
-    if len(inputs) == 1 and looks_like_event_log(inputs[0]):
+    if len(inputs) == 1 and (is_event_store(inputs[0]) or looks_like_event_log(inputs[0])):
         try:
             if inputs[0] == "-":
                 with _spooled_stdin() as path:
@@ -127,7 +128,8 @@ def _load_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], N
 
 def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None,
                     *, sort: bool) -> tuple[History, dict[str, Any], dict[str, Any]]:
-    log = open_event_log(path, name=name)
+    # An event store (format 2) reads as the same header, records and trailer.
+    log = (open_event_store if is_event_store(path) else open_event_log)(path, name)
     header, header_warnings = clean_header(log.header)
     validator = Validator(name, log.header, sort=sort)
     builder = HistoryBuilder()
@@ -155,6 +157,9 @@ def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], N
         raise LoadError(exc.message) from None
     finally:
         records.close()
+    if log.cut_short:
+        warnings.insert(0, f"{name}: the compressed file ends early: {log.cut_short}; "
+                           f"the events before that were analysed")
     warnings = header_warnings + warnings
     trailer = dict(trailer)
     old = trailer.get("warnings") or []

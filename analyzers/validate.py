@@ -59,7 +59,8 @@ Trailer counts
     lines read; a mismatch is a warning ("lines were lost or added"), not a
     refusal: the events present are real.  Known trailer fields of the
     wrong type are dropped with a warning.  No trailer: the log was cut
-    short (``incomplete``), reported as before.
+    short; it is analysed, marked ``incomplete`` and warned about (a
+    ``.gz`` that ends early is treated the same way by ``load.py``).
 """
 
 from __future__ import annotations

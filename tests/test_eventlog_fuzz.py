@@ -7,7 +7,8 @@ duplicated/dropped/shuffled lines, extra headers and trailers, trailers with
 wrong counts, a truncated last line, a BOM, CRLF, invalid UTF-8 -- with a
 seeded RNG, and each is run through the CLI in-process (click's runner on
 ``fsrace.cli.cli``, the function ``fsrace analyze`` runs; a few through
-standard input as well).  Checks, on every input:
+standard input, and a tenth as text or HTML reports as well).  Checks, on
+every input:
 
 * exit 0, 1 or 2 -- never an exception (``main()`` would print "internal
   error", exit 3) and never a traceback;
@@ -415,6 +416,15 @@ def test_mutated_event_logs_never_crash_and_never_lie(bases: list[tuple[Base, fl
             if exc2 is not None or code2 != code or (report2 or {}).get("findings") != (
                     report or {}).get("findings"):
                 problem = f"stdin verdict {code2} differs from the file's {code}: {err2[:150]}"
+        if problem is None and n % 10 == 5:
+            # The other renderers read the same (validated) input.
+            fmt = "text" if n % 30 != 5 else "html"
+            res = CliRunner().invoke(cli, ["analyze", str(path), "--format", fmt, "-o",
+                                           str(tmp_path / "report.out")])
+            if res.exception is not None and not isinstance(res.exception, SystemExit):
+                problem = f"--format {fmt}: {type(res.exception).__name__}: {res.exception}"
+            elif res.exit_code != code:
+                problem = f"--format {fmt} exits {res.exit_code}, json {code}"
         outcomes[name, "refused" if code == 2 else "warned" if report and (
             report["warnings"] or report["source"]["incomplete"]) else "clean"] += 1
         if problem is not None:

@@ -244,6 +244,18 @@ def test_ill_typed_header_and_trailer_fields_are_dropped_with_a_warning(
     assert res.exit_code == 1 and "header field 'command'" in " ".join(res.stdout.split())
 
 
+def test_a_cut_gz_log_is_analysed_as_cut_short(logs: dict[str, Any], tmp_path: Path) -> None:
+    import gzip
+    data = gzip.compress("".join(logs["racy"]).encode())
+    p = write(tmp_path, "cut.jsonl.gz", data[:len(data) * 2 // 3])
+    code, report, _ = analyze(p)
+    assert code in (0, 1) and report["source"]["incomplete"] is True
+    text = " | ".join(report["warnings"])
+    assert "the compressed file ends early" in text and "no trailer" in text
+    code, _r, err = analyze(write(tmp_path, "junk.jsonl.gz", b"\x1f\x8b" + bytes(range(64))))
+    assert code == 2 and "cannot read" in err
+
+
 def test_import_of_an_event_log_says_what_it_is(logs: dict[str, Any], tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["import", str(logs["dir"] / "racy.jsonl"), "-o",
                                    str(tmp_path / "o.jsonl")])

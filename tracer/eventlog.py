@@ -143,6 +143,8 @@ class EventLog:
     path: str
     trailer: dict[str, Any] | None = None
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    #: Why a compressed log ended early (set by ``records``), else None.
+    cut_short: str | None = None
     _stream: Any = None
 
     def records(self) -> Iterator[tuple[int, Any]]:
@@ -165,7 +167,11 @@ class EventLog:
                             continue
                         obj = None
                     yield lineno, obj
-        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        except EOFError as exc:
+            # A .gz cut short (its writer was killed): what came before is
+            # as good as the lines of an uncompressed log without a trailer.
+            self.cut_short = f"{exc} (after line {lineno})"
+        except (OSError, gzip.BadGzipFile, zlib.error) as exc:
             raise EventLogError(f"{self.path}: read error after line {lineno}: {exc}") from None
 
     def events(self) -> Iterator[dict[str, Any]]:
