@@ -3,8 +3,11 @@
 //! `fsrace._core`.  Safe code only; no input makes it panic.
 #![forbid(unsafe_code)]
 
+pub mod import;
 pub mod parse;
 mod py;
+pub mod pyset;
+pub mod resolve;
 
 use pyo3::prelude::*;
 

@@ -1,9 +1,13 @@
 //! The Python bindings of the core (`fsrace._core`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::import::Importer;
 use crate::parse::{parse_line, Line};
+use crate::pyset::PySet;
+use crate::resolve::args::PyInt;
+use crate::resolve::event::{Event, Value};
 
 /// Bytes to `str` as Python's `bytes.decode("utf-8", "surrogateescape")`.
 pub fn py_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
@@ -60,8 +64,144 @@ fn py_parse_line<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py
     }
 }
 
+fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Int(PyInt::Small(i)) => i.into_pyobject(py)?.into_any(),
+        Value::Int(PyInt::Big(s)) => py.get_type::<pyo3::types::PyInt>().call1((s.as_str(),))?,
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Str(b) => py_str(py, b)?,
+        Value::List(items) => {
+            let l = PyList::empty(py);
+            for it in items {
+                l.append(value(py, it)?)?;
+            }
+            l.into_any()
+        }
+        Value::Map(ev) => event(py, ev)?.into_any(),
+    })
+}
+
+fn event<'py>(py: Python<'py>, ev: &Event) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in &ev.fields {
+        d.set_item(PyString::intern(py, k), value(py, v)?)?;
+    }
+    Ok(d)
+}
+
+/// The Rust importer: feed it the bytes of one strace log (any chunking),
+/// or the merged lines of `-ff` files, and take the events as dicts, the
+/// same ones the Python importer emits.
+#[pyclass(name = "Importer", module = "fsrace._core")]
+struct PyImporter {
+    inner: Importer,
+}
+
+impl PyImporter {
+    fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let l = PyList::empty(py);
+        for ev in self.inner.out.drain(..) {
+            l.append(event(py, &ev)?)?;
+        }
+        Ok(l)
+    }
+}
+
+#[pymethods]
+impl PyImporter {
+    /// `Importer(initial_cwd=None)`; `initial_cwd` is bytes (os.fsencode).
+    #[new]
+    #[pyo3(signature = (initial_cwd=None))]
+    fn new(initial_cwd: Option<Vec<u8>>) -> Self {
+        PyImporter {
+            inner: Importer::new(initial_cwd),
+        }
+    }
+
+    /// Feed a block of the log; returns the events it completed.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        self.inner.feed_bytes(data);
+        self.take(py)
+    }
+
+    /// Feed one line of a `-ff` file of process `pid`; returns
+    /// (understood, events).
+    fn feed_ff_line<'py>(
+        &mut self,
+        py: Python<'py>,
+        line: &[u8],
+        pid: i64,
+    ) -> PyResult<(bool, Bound<'py, PyList>)> {
+        let ok = self.inner.feed_ff_line(line, pid);
+        Ok((ok, self.take(py)?))
+    }
+
+    /// Count an unparsed line of a `-ff` file (the caller read it).
+    fn note_unparsed(&mut self, lineno: u64, text: &[u8]) {
+        self.inner.note_unparsed(lineno, text);
+    }
+
+    /// Count lines the caller read itself (`-ff` files).
+    fn add_lines(&mut self, n: u64) {
+        self.inner.stats.lines_read += n;
+    }
+
+    /// End of input; returns the last events.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.inner.finish();
+        self.take(py)
+    }
+
+    /// The counts for the trailer, as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner.stats;
+        let r = &self.inner.res;
+        let d = PyDict::new(py);
+        d.set_item("lines_read", s.lines_read)?;
+        d.set_item("events", s.events)?;
+        d.set_item("unparsed", s.unparsed)?;
+        let samples = PyList::empty(py);
+        for (n, t) in &s.samples {
+            samples.append((n, py_str(py, t)?))?;
+        }
+        d.set_item("unparsed_samples", samples)?;
+        d.set_item("unmatched_resumed", s.unmatched_resumed)?;
+        d.set_item("unfinished_at_end", s.unfinished_at_end)?;
+        d.set_item("warnings", PyList::new(py, &s.warnings)?)?;
+        d.set_item("saw_pid_column", s.saw_pid_column)?;
+        d.set_item("clock", s.clock.map(|k| k.as_str()))?;
+        d.set_item("paths", r.paths)?;
+        d.set_item("unresolved", r.unresolved)?;
+        d.set_item("truncated", r.truncated)?;
+        d.set_item("unknown_fds", r.unknown_fds)?;
+        d.set_item("processes", r.processes.len())?;
+        d.set_item("child_processes", r.child_processes)?;
+        Ok(d)
+    }
+}
+
+/// Test hook: the iteration order of a set built by `ops` (positive n:
+/// add n-1... see tests/test_core_import.py): (op, value) pairs, op 0 add,
+/// 1 discard, 2 copy.
+#[pyfunction]
+fn _set_order(ops: Vec<(u8, i64)>) -> Vec<i64> {
+    let mut s = PySet::default();
+    for (op, v) in ops {
+        match op {
+            0 => s.add(v),
+            1 => s.discard(v),
+            _ => s = s.copy(),
+        }
+    }
+    s.items()
+}
+
 /// Register the module's functions and classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_parse_line, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_order, m)?)?;
+    m.add_class::<PyImporter>()?;
     Ok(())
 }
