@@ -77,10 +77,10 @@ def fold_lanes(a: Analysis, order: list[tuple[int, int]]) -> dict[int, int]:
         cur = procs[idx].parent
         while cur is not None and cur not in keep:
             cur = procs[cur].parent
-        if cur is None:     # an orphan root's helper: keep it rather than lose it
+        if cur is None:     # no kept ancestor (cannot happen: roots are kept); keep it
             keep.add(idx)
         else:
-            folded[idx] = folded.get(cur, cur)
+            folded[idx] = cur
     return folded
 
 
