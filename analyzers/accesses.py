@@ -68,6 +68,11 @@ def classify(ev: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
         if path is None:
             return
         flags = ev.get("flags") or ""
+        if "O_TMPFILE" in flags:
+            # An unnamed file in the directory ``path``: no name is made or
+            # written, only the directory is used (tempfile.TemporaryFile).
+            yield READ, path, None
+            return
         if "O_CREAT" in flags:
             yield CREATE, path, None
         elif "O_WRONLY" in flags or "O_RDWR" in flags or "O_TRUNC" in flags:

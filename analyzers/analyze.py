@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .accesses import A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS
+from .accesses import (A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, A_SYSCALL, CHECK, REMOVALS,
+                       RENAME_TO)
 from .chains import explanation_chains
 from .conflict import Conflict
 from .detectors import DETECTORS, EXPLAINERS
@@ -138,6 +139,12 @@ def explain_stage(h: History, conflicts: list[Conflict]) -> list[Conflict]:
     return out
 
 
+def lost_atomic_create(victim: tuple) -> bool:
+    """EEXIST, or ENOTEMPTY from renaming a directory onto one that exists: "someone else made it"."""
+    errno = victim[A_ERRNO]
+    return errno == "EEXIST" or (errno == "ENOTEMPTY" and victim[A_OP] == RENAME_TO)
+
+
 def mark_handled(h: History, conflicts: list[Conflict]) -> None:
     """Tell handled failures (by outcome, see ``handled``) from the ones that hurt."""
     for c in conflicts:
@@ -147,7 +154,7 @@ def mark_handled(h: History, conflicts: list[Conflict]) -> None:
             c.handled = True
             # Losing an atomic create or a lock is the designed outcome:
             # a loser that then got what it needed is safe by design.
-            if c.victim[A_ERRNO] == "EEXIST" or c.kind == "lock-contention":
+            if lost_atomic_create(c.victim) or c.kind == "lock-contention":
                 c.info = True
                 c.note = (c.note + "; " if c.note else "") + (
                     "handled: retried and succeeded" if retried(h, c) else "handled: exited 0")

@@ -311,3 +311,29 @@ def test_a_removal_ordered_after_the_creation_is_cleanup(trace: Trace) -> None:
     trace.wait(1, 10)
     trace.op(1, "unlink", "/t/out.o")
     assert "lost-output" not in {f.kind for f in trace.analyze().findings}
+
+
+def test_unnamed_tmpfiles_in_one_directory_do_not_race(trace: Trace) -> None:
+    # tempfile.TemporaryFile: openat("/tmp", O_RDWR|O_EXCL|O_TMPFILE) makes no name.
+    _launcher(trace, 10, 11)
+    for pid in (10, 11):
+        trace.op(pid, "openat", "/tmp", flags="O_RDWR|O_EXCL|O_NOFOLLOW|O_CLOEXEC|O_TMPFILE")
+    trace.op(10, "getdents64", "/tmp")
+    assert trace.analyze().findings == []
+
+
+def test_directory_renamed_onto_one_that_won_is_a_handled_atomic_create(trace: Trace) -> None:
+    # cargo: stat target/ (absent), build targetXXXX/, rename it onto target/;
+    # the loser's rename fails ENOTEMPTY and it uses the winner's.
+    _launcher(trace, 10, 11)
+    for pid in (10, 11):
+        trace.op(pid, "statx", "/c/target", "ENOENT")
+        trace.op(pid, "mkdir", f"/c/target{pid}")
+        trace.op(pid, "openat", f"/c/target{pid}/CACHEDIR.TAG", flags="O_WRONLY|O_CREAT|O_TRUNC")
+    trace.op(10, "rename", "/c/target10", path2="/c/target")
+    trace.op(11, "rename", "/c/target11", "ENOTEMPTY", path2="/c/target")
+    trace.exit(10, 0)
+    trace.exit(11, 0)
+    a = trace.analyze()
+    assert warnings_or_worse(a) == []
+    assert _finding(a, "check-then-use").severity == "info"

@@ -17,7 +17,9 @@ but not ``O_EXCL`` creates or opens alike, but a program that checked
 first usually meant "claim it if nobody has" (the classic TOCTOU), so it
 counts -- except on a content-addressed name (``concurrent_write.
 content_addressed``: the go build cache stats ``<hash>-d``, then opens it
-``O_WRONLY|O_CREAT``), where whoever made it made the same bytes.
+``O_WRONLY|O_CREAT``), where whoever made it made the same bytes.  After
+an "absent" answer, only a creation acts on it: a process that opens the
+path for reading next looked again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..accesses import (A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, CHECK, CREATE, CREATIONS,
-                        REMOVALS, RENAME_TO)
+                        READ, REMOVALS, RENAME_TO)
 from ..conflict import Conflict
 from .concurrent_write import content_addressed
 from ..history import History
@@ -62,6 +64,11 @@ def detect(h: History) -> Iterator[Conflict]:
             check = last_check.pop(proc, None)
             if check is None or answer_independent(acc):
                 continue
+            if check[A_ERRNO] is not None and acc[A_OP] == READ:
+                # "Absent", then an open for reading: the program looked
+                # again instead of acting on the answer (cargo stats
+                # Cargo.lock, waits for the lock, then opens it).
+                continue
             for m in changes:
                 if m[A_PROC] == proc or not check[A_SEQ] < m[A_SEQ] < acc[A_SEQ]:
                     continue
@@ -69,7 +76,10 @@ def detect(h: History) -> Iterator[Conflict]:
                         ordered(m[A_PROC], m[A_SEQ], proc, acc[A_SEQ]):
                     continue
                 absent = check[A_ERRNO] is not None
-                failed = (absent and acc[A_ERRNO] == "EEXIST") or \
+                # A directory renamed onto one that now has entries fails
+                # with ENOTEMPTY: cargo's atomic create of target/ lost.
+                failed = (absent and (acc[A_ERRNO] == "EEXIST" or (
+                    acc[A_ERRNO] == "ENOTEMPTY" and acc[A_OP] == RENAME_TO))) or \
                     (not absent and acc[A_ERRNO] in ("ENOENT", "ENOTDIR"))
                 # Only a change that contradicts the answer makes it stale.
                 if absent == (m[A_OP] in CREATIONS):
