@@ -29,7 +29,7 @@ svg#lanes{display:block;user-select:none;cursor:grab}
 #site-list{max-height:76vh;overflow:auto;border:1px solid #ddd}
 button.site{display:block;width:100%;text-align:left;font:inherit;background:#fff;border:0;border-bottom:1px solid #eee;padding:5px 7px;cursor:pointer}
 button.site:hover{background:#f3f6fb}button.site.selected{background:#e4edfb}
-.sev{display:inline-block;min-width:54px;font-weight:600}
+.sev{display:inline-block;min-width:64px;font-weight:600}
 .sev-error .sev,.sev.sev-error{color:var(--err)}.sev-warning .sev,.sev.sev-warning{color:var(--warn)}.sev-info .sev,.sev.sev-info{color:var(--info)}
 .site .pattern{display:block;color:var(--mut);word-break:break-all;font-family:ui-monospace,Menlo,monospace;font-size:11.5px}
 .mono,code{font-family:ui-monospace,Menlo,monospace;font-size:12px;word-break:break-all}
