@@ -34,6 +34,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
+from fsrace import _core
+
+from .core_import import CoreImporter
 from .eventlog import EventLogWriter
 from .resolve import Resolver
 from .stdin_sniff import peek_stdin, stdin_bytes
@@ -594,38 +597,19 @@ def stream_strace(inputs: list[str], start: Callable[[dict[str, Any]], Callable[
         # for it and names its clock in header_extra.
         head["clock"] = head.get("clock") if follow is not None else _sniff(sources)
         emit = start(head)
-        importer = StraceImporter(emit, initial_cwd)
+        # The compiled core does the import (one implementation at run time;
+        # StraceImporter stays as its test oracle, tests/test_core_import.py).
+        importer = CoreImporter(emit, initial_cwd, ImportStats())
         stats = importer.stats
         try:
             if per_process:
-                for pl in _merged_lines(sources, stats, on_line):
-                    importer.feed(pl)
+                importer.run_ff(sources, ImportError_, on_line)
             else:
-                src = sources[0]
-                feed = importer.feed
-                note = stats.note_unparsed
-                head = ""
-                for lineno, text in src.lines():
-                    on_line()
-                    if head:
-                        text, head = head + text, ""
-                    if "tached" in text:
-                        # On a terminal strace's "Process N attached" can land in
-                        # the middle of a call line; the call goes on on the next.
-                        m = _ATTACH_INSIDE.search(text)
-                        if m is not None:
-                            head = text[:m.start()]
-                            continue
-                    # Only the last line can lack its newline: strace was
-                    # killed while writing it, so its end cannot be trusted.
-                    pl = parse_line(text) if text.endswith("\n") else None
-                    if pl is None:
-                        if text.strip():
-                            note(src.path, lineno, text)
-                        continue
-                    feed(pl)
+                importer.run(sources[0], ImportError_, lambda: on_progress and on_progress(
+                    sum(s.position() for s in sources), sum(s.total() for s in sources)))
             importer.finish()
         finally:
+            counter[0] = importer.sync()
             stats.lines_read = counter[0]
             res = importer.resolver
             stats.paths, stats.unresolved = res.paths, res.unresolved
@@ -690,11 +674,11 @@ def _sniff(sources: list[_Source]) -> str | None:
                             f"'fsrace analyze {src.path}' (fsrace import reads strace logs)")
                 if raw.endswith(b"\r\n"):
                     raw = raw[:-2] + b"\n"
-                pl = parse_line(raw[:65536].decode("utf-8", "surrogateescape"))
-                if pl is not None and pl.kind in ("call", "unfinished", "resumed",
-                                                  "exited", "killed", "signal"):
+                pl = _core.parse_line(raw[:65536])   # (pid, ts, ts_kind, kind, ...)
+                if pl is not None and pl[3] in ("call", "unfinished", "resumed",
+                                                "exited", "killed", "signal"):
                     parsed += 1
-                    clock = clock or pl.ts_kind
+                    clock = clock or pl[2]
                     if parsed >= 20:
                         break
                 if seen >= 200:
