@@ -436,16 +436,16 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Base, float]]:
     return out
 
 
-def test_mutated_event_logs_never_crash_and_never_lie(bases: list[tuple[Base, float]],
-                                                      tmp_path: Path) -> None:
+def fuzz(bases: list[tuple[Base, float]], tmp_path: Path, n_inputs: int,
+         mutations: list[tuple[str, Mut]]) -> tuple[list[str], Counter]:
+    """Run ``n_inputs`` mutated logs; return the failures and the outcome counts."""
     rng = random.Random(SEED)
-    started, cpu = time.perf_counter(), time.process_time()
     outcomes: Counter = Counter()
     failures: list[str] = []
     weights = [share for _b, share in bases]
-    for n in range(N):
+    for n in range(n_inputs):
         b = rng.choices([b for b, _s in bases], weights)[0]
-        name, mutate = MUTATIONS[n % len(MUTATIONS)]
+        name, mutate = mutations[n % len(mutations)]
         data, expect = mutate(rng, b)
         path = tmp_path / f"m{n % 8}.jsonl"
         path.write_bytes(data)
@@ -472,6 +472,13 @@ def test_mutated_event_logs_never_crash_and_never_lie(bases: list[tuple[Base, fl
             failures.append(f"#{n} {name} ({b.path.name}, expect {expect}): {problem}")
             if len(failures) < 4:
                 (tmp_path / f"fail{n}.jsonl").write_bytes(data)
+    return failures, outcomes
+
+
+def test_mutated_event_logs_never_crash_and_never_lie(bases: list[tuple[Base, float]],
+                                                      tmp_path: Path) -> None:
+    started, cpu = time.perf_counter(), time.process_time()
+    failures, outcomes = fuzz(bases, tmp_path, N, MUTATIONS)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"\nfuzz: {N} mutated event logs in {elapsed:.1f} s ({cpu:.1f} s CPU, "
           f"{1000 * cpu / N:.1f} ms each); {len(failures)} failures")
@@ -479,3 +486,41 @@ def test_mutated_event_logs_never_crash_and_never_lie(bases: list[tuple[Base, fl
         print(f"  {name:14} {outcome:8} {count}")
     assert not failures, "\n".join(failures[:20])
     assert N >= 3000 or os.environ.get("FSRACE_FUZZ_N"), "the issue asks for >= 3,000 inputs"
+
+
+class _Trusting:
+    """The loader before validation: any object with a seq is an event."""
+
+    def __init__(self, name: str, header: dict[str, Any], *, sort: bool = False):
+        self.trailer: dict[str, Any] | None = None
+
+    def feed(self, line: int, obj: Any) -> Any:
+        if isinstance(obj, dict) and "seq" in obj:
+            return obj
+        if isinstance(obj, dict) and obj.get("format") == "fsrace-events-trailer":
+            self.trailer = obj
+        return None
+
+    def finish(self) -> tuple[dict[str, Any], list[str]]:
+        return self.trailer or {"incomplete": True}, []
+
+
+def test_the_fuzz_catches_what_validation_stops(bases: list[tuple[Base, float]],
+                                               tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the validator swapped for the old trusting loader the checks fail.
+
+    Shows the fuzz can fail: internal errors (the issue's exit 3) and
+    different answers without a word.
+    """
+    import fsrace.analyzers.load as load
+
+    monkeypatch.setattr(load, "Validator", _Trusting)
+    monkeypatch.setattr(load, "clean_header", lambda head: (head, []))
+    classes = dict(MUTATIONS)
+    chosen = [(k, classes[k]) for k in ("wrong_type", "not_object", "null_required",
+                                        "neg_seq", "shuffle", "trailer_count")]
+    failures, _outcomes = fuzz(bases, tmp_path, 120, chosen)
+    crashes = [f for f in failures if "internal error" in f]
+    silent = [f for f in failures if "without a warning" in f or "want the undamaged" in f]
+    assert crashes and silent, failures[:5]
