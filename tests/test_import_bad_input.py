@@ -136,3 +136,41 @@ def test_ff_files_without_timestamps_cannot_be_merged(tmp_path: Path) -> None:
     (tmp_path / "t.101").write_text('mkdir("/tmp/a", 0777) = 0\n')
     with pytest.raises(ImportError_, match="cannot be merged"):
         import_strace([str(tmp_path / "t.100"), str(tmp_path / "t.101")], str(tmp_path / "o.jsonl"))
+
+
+def _msg(r: subprocess.CompletedProcess, name: str) -> str:
+    return " ".join(r.stderr.decode().split()).replace(name, "NAME")
+
+
+def test_junk_or_nothing_on_stdin_is_refused_like_a_file(tmp_path: Path) -> None:
+    junk = b"#!/bin/sh\necho this is a script, not a log\n" * 20
+    (tmp_path / "junk.log").write_bytes(junk)
+    for cmd in ("import", "analyze"):
+        extra = ["-o", str(tmp_path / "o.jsonl")] if cmd == "import" else []
+        from_file = fsrace(cmd, str(tmp_path / "junk.log"), *extra)
+        from_stdin = fsrace(cmd, "-", *extra, stdin=junk)
+        assert from_file.returncode == from_stdin.returncode == 2
+        assert _msg(from_file, str(tmp_path / "junk.log")) == _msg(from_stdin, "standard input")
+        assert b"does not look like strace output" in from_stdin.stderr
+        empty = fsrace(cmd, "-", *extra, stdin=b"")
+        assert empty.returncode == 2 and b"empty" in empty.stderr
+        assert b"Traceback" not in empty.stderr + from_stdin.stderr
+
+
+def test_crlf_and_bom_in_the_live_import_path(tmp_path: Path) -> None:
+    """The reader `fsrace record` uses (Follow) also turns CRLF into LF."""
+    from fsrace.tracer.strace_import import Follow
+
+    text = ("\n".join(GOOD) + "\n").encode()
+    outs = []
+    for name, data in (("lf", text), ("crlf", b"\xef\xbb\xbf" + text.replace(b"\n", b"\r\n"))):
+        (tmp_path / f"{name}.log").write_bytes(data)
+        follow = Follow()
+        follow.done.set()   # the writer has finished: read to the end
+        import_strace([str(tmp_path / f"{name}.log")], str(tmp_path / f"{name}.jsonl"),
+                      follow=follow)
+        log = open_event_log(tmp_path / f"{name}.jsonl")
+        outs.append((list(log.events()), log.trailer))
+    (lf, lf_trailer), (crlf, crlf_trailer) = outs
+    assert crlf == lf and crlf_trailer["unparsed"] == 0
+    assert crlf_trailer["lines_read"] == lf_trailer["lines_read"] == len(GOOD)
