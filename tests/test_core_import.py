@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
-import re
 from pathlib import Path
 
 import pytest
 
 from fsrace import _core
-from fsrace.tracer.core_import import CoreImporter
-from fsrace.tracer.strace_import import (
-    _ATTACH_INSIDE, _FF_NAME, ImportError_, ImportStats, StraceImporter, _merged_lines, _Source,
-)
+from fsrace.tracer.core_import import CoreImporter, reference_import
+from fsrace.tracer.eventlog import open_event_log
+from fsrace.tracer.strace_import import _FF_NAME, ImportError_, ImportStats, _Source, import_strace
 
 from test_core_parse import mutate
 
@@ -53,43 +50,10 @@ def _trailer(stats, lines: int, res) -> dict:
 
 
 def python_import(files: list[str], per_process: bool, cwd: str | None):
-    """The oracle: the Python importer, fed as stream_strace fed it."""
-    sources = _sources(files, per_process)
+    """The oracle: the Python importer (core_import.reference_import)."""
     events: list[dict] = []
-    importer = StraceImporter(events.append, cwd)
-    stats = importer.stats
-    counter = [0]
-
-    def on_line():
-        counter[0] += 1
-    try:
-        if per_process:
-            for pl in _merged_lines(sources, stats, on_line):
-                importer.feed(pl)
-        else:
-            from fsrace.tracer.strace_parse import parse_line
-            src = sources[0]
-            head = ""
-            for lineno, text in src.lines():
-                on_line()
-                if head:
-                    text, head = head + text, ""
-                if "tached" in text:
-                    m = _ATTACH_INSIDE.search(text)
-                    if m is not None:
-                        head = text[:m.start()]
-                        continue
-                pl = parse_line(text) if text.endswith("\n") else None
-                if pl is None:
-                    if text.strip():
-                        stats.note_unparsed(src.path, lineno, text)
-                    continue
-                importer.feed(pl)
-        importer.finish()
-    finally:
-        for s in sources:
-            s.close()
-    return events, _trailer(stats, counter[0], importer.resolver)
+    stats, lines, res = reference_import(files, per_process, cwd, events.append)
+    return events, _trailer(stats, lines, res)
 
 
 def core_import(files: list[str], per_process: bool, cwd: str | None, block: int | None = None):
@@ -149,6 +113,20 @@ def test_ff_sets_same_events(ff: Path):
         assert py is None
     else:
         assert py is not None and py[1]["processes"] > 1
+
+
+def test_import_command_path_same_events(tmp_path):
+    """What the user runs (import_strace, the core since issue 14) writes the
+    oracle's events and counts."""
+    log = DATA / "strace" / "scenario" / "terminal-ttt.log.gz"
+    py_events, py_trailer = python_import([str(log)], False, "/w")
+    out = tmp_path / "e.jsonl"
+    import_strace([str(log)], str(out), initial_cwd="/w")
+    el = open_event_log(out)
+    got = list(el.events())
+    assert [json.dumps(e) for e in got] == [json.dumps(e) for e in py_events]
+    for k, v in py_trailer.items():
+        assert el.trailer[{"events": "events"}.get(k, k)] == v, k
 
 
 @pytest.mark.parametrize("block", [1, 7, 4096])

@@ -126,6 +126,15 @@ impl PyImporter {
         self.take(py)
     }
 
+    /// Feed a block and drop its events inside the core; returns how many
+    /// (benchmarks: the core's own cost, without building Python objects).
+    fn feed_discard(&mut self, data: &[u8]) -> usize {
+        self.inner.feed_bytes(data);
+        let n = self.inner.out.len();
+        self.inner.out.clear();
+        n
+    }
+
     /// Feed one line of a `-ff` file of process `pid`; returns
     /// (understood, events).
     fn feed_ff_line<'py>(
