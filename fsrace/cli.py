@@ -76,7 +76,7 @@ def _closed_pipe() -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(None, "-V", "--version", package_name="fsrace")
+@click.version_option(None, "-V", "--version", package_name="fsrace", prog_name="fsrace")
 @click.option("-q", "--quiet", is_flag=True,
               help="Less output: no progress or summaries on stderr; analyze prints its "
               "root causes and closing line only.")

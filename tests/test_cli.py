@@ -26,6 +26,12 @@ def test_demo_reports_the_race_and_fixed_is_clean() -> None:
     assert "Traceback" not in r.stderr
     assert r.returncode == 1, r.stdout + r.stderr            # warnings or errors found
     assert "removed-while-in-use" in r.stdout or "filled-while-removing" in r.stdout
+    # Diagnosis first and short: the root cause with its fix, one closing line.
+    lines = r.stdout.splitlines()
+    assert len(lines) <= 40, r.stdout
+    assert lines[0].startswith("fsrace: ") and "copies" in lines[0]
+    assert any(ln.startswith("R1 ") for ln in lines) and any("fix: " in ln for ln in lines)
+    assert lines[-1].startswith("==")
     r = run("demo", "--fixed")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "No races found" in r.stdout
@@ -114,3 +120,94 @@ def test_ctrl_c_leaves_a_valid_log_marked_interrupted(tmp_path: Path) -> None:
     assert any(e["type"] == "exit" for e in events)
     r = run("analyze", str(log), "--format", "json", "--fail-on", "never")
     assert r.returncode == 0 and json.loads(r.stdout)["source"]["interrupted"] is True
+
+
+# ------------------------------------------------------------ CLI manners (issue 13)
+
+def _event_log(path: Path, packages: int = 1) -> Path:
+    """An event log of the uv staging race (tests/test_root_causes.py), on disk."""
+    from conftest import Trace
+    from test_root_causes import SP, staging_race
+
+    from fsrace.tracer.eventlog import EventLogWriter
+
+    t = Trace()
+    staging_race(t)
+    # More packages raced the same way: many sites, a long --all report.
+    seq = len(t.events)
+    for i in range(packages - 1):
+        d = f"{SP}/pkg{i}-1.{i}.data"
+        t.op(2, "mkdir", d)
+        t.open(2, f"{d}/f", "O_WRONLY|O_CREAT")
+        t.op(4, "unlink", f"{d}/f")
+        t.op(4, "rmdir", d)
+        t.op(3, "stat", d, errno="ENOENT")
+        t.op(3, "openat", f"{d}/x{i}", errno="ENOENT", flags="O_RDONLY")
+    assert len(t.events) >= seq
+    with EventLogWriter(path, {"backend": "strace", "command": ["uv", "sync", "-q"]}) as w:
+        for ev in t.events:
+            w.write(ev)
+    return path
+
+
+def test_version_and_python_m() -> None:
+    for flag in ("-V", "--version"):
+        r = run(flag)
+        assert r.returncode == 0 and "fsrace, version" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "fsrace", "-V"], capture_output=True, text=True)
+    assert r.returncode == 0 and "version" in r.stdout
+
+
+def test_color_follows_the_option_and_the_environment(tmp_path: Path) -> None:
+    log = str(_event_log(tmp_path / "run.jsonl"))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    assert "\x1b[" in run("--color", "always", "analyze", log, env=env).stdout
+    assert "\x1b[" not in run("--color", "never", "analyze", log,
+                              env={**env, "FORCE_COLOR": "1"}).stdout
+    assert "\x1b[" in run("analyze", log, env={**env, "FORCE_COLOR": "1"}).stdout
+    assert "\x1b[" not in run("analyze", log, env={**env, "NO_COLOR": "1"}).stdout
+    assert "\x1b[" not in run("analyze", log, env=env).stdout      # a pipe: plain
+
+
+def test_quiet_verbose_and_filters(tmp_path: Path) -> None:
+    log = str(_event_log(tmp_path / "run.jsonl"))
+    default = run("analyze", log).stdout.splitlines()
+    quiet = run("-q", "analyze", log)
+    assert quiet.stderr == "" and len(quiet.stdout.splitlines()) < len(default)
+    assert quiet.stdout.splitlines()[-1].startswith("==")
+    verbose = run("analyze", "-v", log).stdout
+    assert "Race sites" in verbose and verbose == run("analyze", "--all", log).stdout
+    assert "Race sites" in run("-v", "analyze", log).stdout
+    only = run("analyze", "--all", "--only", "manifested", log).stdout
+    assert "latent" not in only.split("Race sites")[1].split("\n==")[0]
+    assert run("analyze", "--only", "bogus", log).returncode == 2
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    log = str(_event_log(tmp_path / "run.jsonl", packages=400))
+    for extra in (["--all"], ["--format", "json"]):
+        p = subprocess.Popen([*FSRACE, "analyze", log, *extra], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stderr is not None
+        p.stdout.read(100)
+        p.stdout.close()                     # `| head -c 100`: the reader goes away
+        err = p.stderr.read().decode()
+        code = p.wait(timeout=300)
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        assert code in (0, 1), (code, err)   # 0 when it hit the closed pipe, else the verdict
+        if extra == ["--all"]:
+            assert code == 0, err            # this report is far larger than a pipe's buffer
+
+
+def test_explain_tells_a_root_cause_story(tmp_path: Path) -> None:
+    log = str(_event_log(tmp_path / "run.jsonl"))
+    r = run("explain", log, "R1")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("R1 error")
+    for part in ("The resource and the programs", "What broke", "One interleaving",
+                 "Why nothing ordered them", "The fix"):
+        assert part in out, part
+    assert "uv sync -q" in out and "*.data" in out
+    r = run("explain", log, "R9")
+    assert r.returncode == 2 and "no root cause R9" in r.stderr and "R1" in r.stderr
