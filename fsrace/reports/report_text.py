@@ -280,9 +280,15 @@ def render_text(a: Analysis, console: Console, *, min_severity: str = "warning",
     failed_total = len(_failed(a))
     for i, rc in enumerate(rcs):
         console.print()
-        if i < MAX_ROOT_CAUSES or detail:
+        if detail or (i < MAX_ROOT_CAUSES and (rc.explains or not any(r.explains for r in rcs))):
             for part in root_cause_block(a, rc, width, base, failed_total):
                 console.print(part)
+        elif i < MAX_ROOT_CAUSES:
+            # It broke nothing this run: what it is, and where its evidence is.
+            for part in root_cause_block(a, rc, width, base, failed_total)[:2]:
+                console.print(part)
+            console.print(_indent(Text(f"kinds: {', '.join(rc.kinds)} · evidence and fix: "
+                                       f"fsrace explain LOG {rc.id} (or --all)", style="dim")))
         else:
             console.print(Text(f"{rc.id} {rc.severity}: ", style=SEVERITY_STYLE[rc.severity])
                           .append(printable(rc.statement)))
