@@ -426,6 +426,16 @@ def _seed_diagnosis_first(browser: Browser, page: Path, log: Path) -> None:
     assert card is not None, "no root-cause card R1 on the seed's page"
     assert 0 <= card[0] and card[1] <= card[2], f"R1's card is not in the first viewport: {card[:3]}"
     assert "uv sync" in card[3] and "explains" in card[3]
+    # It opens on the window where the errors happened, not on the whole run.
+    blob = re.search(r'<script type="application/json" id="fsrace-data">(.*?)</script>', page.read_text(), re.S)
+    model = json.loads(blob.group(1))
+    if model["focus"] is not None:
+        f0, f1 = model["focus"]
+        errors = [f for f in model["findings"] if f["severity"] == "error"]
+        assert errors and all(f0 <= model["ops"][i][1] <= f1 for f in errors for i in f["pair"] if i >= 0)
+        shown = browser.eval("document.getElementById('viewinfo').textContent")
+        browser.click("#zoom-all")
+        assert browser.eval("document.getElementById('viewinfo').textContent") != shown
     browser.open(page, fragment="#F1")
     assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == "F1"
     f1 = next(f for f in report["findings"] if f["id"] == "F1")
