@@ -193,6 +193,16 @@ class Browser:
             time.sleep(0.02)
         raise AssertionError(f"the page never became ready: {self.eval('document.body.innerText')!r}"[:2000])
 
+    def wait_for(self, expr: str, want: Any, timeout: float = 10.0) -> Any:
+        """Poll ``expr`` until it equals ``want`` (a link's hashchange arrives
+        after the click returns); return the last value seen."""
+        t0 = time.monotonic()
+        got = self.eval(expr)
+        while got != want and time.monotonic() - t0 < timeout:
+            time.sleep(0.02)
+            got = self.eval(expr)
+        return got
+
     def click(self, selector: str) -> None:
         """A real mouse click in the middle of the element."""
         box = self.eval(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
@@ -611,8 +621,9 @@ def test_diagnosis_in_the_browser(tmp_path: Path, browser: Browser) -> None:
     # A link on the card moves the selection.
     target = r1.finding_ids[-1]
     browser.click(f'.rc-card[data-rc="R1"] a.fid[data-fid="{target}"]')
-    assert browser.eval("location.hash") == "#" + target
-    assert browser.eval("document.querySelector('button.site.selected').getAttribute('data-fid')") == target
+    assert browser.wait_for("location.hash", "#" + target) == "#" + target
+    selected = "document.querySelector('button.site.selected').getAttribute('data-fid')"
+    assert browser.wait_for(selected, target) == target
     _assert_no_script_ran(browser)
 
 
