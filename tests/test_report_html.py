@@ -392,6 +392,10 @@ def test_stored_hostile_log_in_the_browser(tmp_path: Path, browser: Browser) -> 
     """The same checks on the committed recording (no strace needed)."""
     _open_and_select(browser, DATA / "strace" / "gallery" / "hostile_names-racy.log.gz", tmp_path,
                      "<script>alert(1)")
+    # The root-cause cards carry traced names too (quotes, a non-UTF-8 byte):
+    # shown as text, the byte made visible.
+    causes = browser.eval("document.getElementById('causes').innerText")
+    assert "shared 'dir' \"\\xff\"" in causes
     _assert_no_script_ran(browser)
 
 
