@@ -13,9 +13,11 @@ the same bytes in a file would get.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
+import zlib
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -47,8 +49,8 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
     if len(inputs) == 1 and (is_event_store(inputs[0]) or looks_like_event_log(inputs[0])):
         try:
             if inputs[0] == "-":
-                with _spooled_stdin() as path:
-                    return _load_event_log(path, "standard input", on_event)
+                with _spooled_stdin() as (path, cut_short):
+                    return _load_event_log(path, "standard input", on_event, cut_short)
             return _load_event_log(inputs[0], inputs[0], on_event)
         except EventLogError as exc:
             raise LoadError(str(exc)) from None
@@ -97,23 +99,45 @@ def _tapped(builder: HistoryBuilder,
 
 
 @contextmanager
-def _spooled_stdin() -> Iterator[str]:
-    """Copy standard input to a private temporary file; yield its path."""
+def _spooled_stdin() -> Iterator[tuple[str, str | None]]:
+    """Copy standard input to a private temporary file.
+
+    Yields (its path, why gzip data on stdin ended early or None): a cut
+    ``.gz`` stream is treated as a cut ``.gz`` file is.
+    """
     tmpdir = tempfile.mkdtemp(prefix="fsrace-stdin-")
     path = os.path.join(tmpdir, "stdin.jsonl")
+    cut_short = None
     try:
         with open(path, "wb") as out:
-            shutil.copyfileobj(stdin_bytes(), out, 1 << 20)
-        yield path
+            src = stdin_bytes()
+            try:
+                while True:
+                    # read1: one raw read at a time, so an error at the end
+                    # of cut gzip data loses no block read before it.
+                    block = src.read1(1 << 20)
+                    if not block:
+                        break
+                    out.write(block)
+            except EOFError as exc:
+                cut_short = f"{exc} (after byte {out.tell()} of the decompressed data)"
+            except (zlib.error, gzip.BadGzipFile) as exc:
+                raise LoadError(f"standard input: read error: {exc}") from None
+    except OSError as exc:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise LoadError(f"cannot spool standard input to {path}: {exc}") from None
+    try:
+        yield path, cut_short
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _load_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None
+def _load_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None,
+                    cut_short: str | None = None
                     ) -> tuple[History, dict[str, Any], dict[str, Any]]:
     """Validate and load one event log (read twice when it must be sorted)."""
     try:
-        return _read_event_log(path, name, on_event, sort=False)
+        return _read_event_log(path, name, on_event, sort=False, cut_short=cut_short)
     except Disordered:
         pass
     # Seqs go backwards: read it again, keeping the events, and sort them.
@@ -123,11 +147,12 @@ def _load_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], N
             raise LoadError(f"{name}: the event log's lines are out of seq order, and this "
                             "caller cannot read it twice to sort them")
         reset()
-    return _read_event_log(path, name, on_event, sort=True)
+    return _read_event_log(path, name, on_event, sort=True, cut_short=cut_short)
 
 
 def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], None] | None,
-                    *, sort: bool) -> tuple[History, dict[str, Any], dict[str, Any]]:
+                    *, sort: bool, cut_short: str | None = None
+                    ) -> tuple[History, dict[str, Any], dict[str, Any]]:
     # An event store (format 2) reads as the same header, records and trailer.
     log = (open_event_store if is_event_store(path) else open_event_log)(path, name)
     header, header_warnings = clean_header(log.header)
@@ -157,8 +182,9 @@ def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], N
         raise LoadError(exc.message) from None
     finally:
         records.close()
-    if log.cut_short:
-        warnings.insert(0, f"{name}: the compressed file ends early: {log.cut_short}; "
+    cut_short = log.cut_short or cut_short
+    if cut_short:
+        warnings.insert(0, f"{name}: the compressed data ends early: {cut_short}; "
                            f"the events before that were analysed")
     warnings = header_warnings + warnings
     trailer = dict(trailer)

@@ -251,7 +251,7 @@ def test_a_cut_gz_log_is_analysed_as_cut_short(logs: dict[str, Any], tmp_path: P
     code, report, _ = analyze(p)
     assert code in (0, 1) and report["source"]["incomplete"] is True
     text = " | ".join(report["warnings"])
-    assert "the compressed file ends early" in text and "no trailer" in text
+    assert "the compressed data ends early" in text and "no trailer" in text
     code, _r, err = analyze(write(tmp_path, "junk.jsonl.gz", b"\x1f\x8b" + bytes(range(64))))
     assert code == 2 and "cannot read" in err
 
@@ -343,3 +343,25 @@ def test_unresolved_paths_are_warned_with_the_cwd_hint(tmp_path: Path) -> None:
     import_strace([str(log)], str(tmp_path / "rel.jsonl"))
     _code, report, _ = analyze(tmp_path / "rel.jsonl")
     assert [w for w in report["warnings"] if "--cwd" in w]
+
+
+def test_gzip_on_stdin_is_read_like_a_gz_file(logs: dict[str, Any], tmp_path: Path) -> None:
+    import gzip
+    data = gzip.compress("".join(logs["racy"]).encode())
+    whole = fsrace("analyze", "-", "--format", "json", stdin=data)
+    assert whole.returncode == 1, whole.stderr
+    _code, report, _ = analyze(logs["dir"] / "racy.jsonl")
+    assert findings(json.loads(whole.stdout)) == findings(report)
+    strace = fsrace("analyze", "-", "--format", "json", stdin=RACY.read_bytes())
+    assert strace.returncode == 1 and findings(json.loads(strace.stdout)) == findings(report)
+    # Cut gzip data: analysed as cut short, from a file and from stdin alike.
+    cut = data[:len(data) // 2]
+    (tmp_path / "cut.jsonl.gz").write_bytes(cut)
+    f = fsrace("analyze", str(tmp_path / "cut.jsonl.gz"), "--format", "json", stdin=b"")
+    s = fsrace("analyze", "-", "--format", "json", stdin=cut)
+    assert f.returncode == s.returncode and f.returncode in (0, 1), s.stderr
+    rf, rs = json.loads(f.stdout), json.loads(s.stdout)
+    assert rf["summary"] == rs["summary"] and rs["source"]["incomplete"] is True
+    assert any("compressed data ends early" in w for w in rs["warnings"])
+    junk = fsrace("analyze", "-", stdin=b"\x1f\x8b" + bytes(range(200)))
+    assert junk.returncode == 2 and b"Traceback" not in junk.stderr

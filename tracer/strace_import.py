@@ -34,6 +34,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
+from .event_store import StoreWriter, open_writer
 from fsrace import _core
 
 from .core_import import CoreImporter
@@ -201,8 +202,9 @@ class _Source:
                 if lineno == 1 and raw.startswith(BOM_BYTES):
                     raw = raw[len(BOM_BYTES):]
                 yield lineno, raw.decode("utf-8", "surrogateescape")
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise ImportError_(f"{self.path}: read error: {exc}") from None
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            name = "standard input" if self.path == "-" else self.path
+            raise ImportError_(f"{name}: read error: {exc}") from None
 
     def close(self) -> None:
         if self.path != "-":
@@ -533,12 +535,12 @@ def import_strace(inputs: list[str], output: str, *, command: list[str] | None =
     (missing, empty, not strace output, unmergeable -ff files).  With
     ``follow`` the single input is read while its writer still writes it.
     """
-    writer: EventLogWriter | None = None
+    writer: EventLogWriter | StoreWriter | None = None
     trailer: dict[str, Any] = {}
 
     def start(header: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
         nonlocal writer
-        writer = EventLogWriter(output, header)
+        writer = open_writer(output, header)   # a NAME.fsrace output is an event store
         return writer.write
 
     try:
