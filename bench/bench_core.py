@@ -45,7 +45,7 @@ def run_variant(name: str, log: str, out_dir: str) -> float:
             for _line in fh:
                 n += 1
     elif name == "python":
-        from fsrace.tracer.core_import import reference_import
+        from fsrace.tracer.core_oracle import reference_import
         from fsrace.tracer.eventlog import EventLogWriter
         with EventLogWriter(os.path.join(out_dir, "py.jsonl"), {"backend": "strace"}) as w:
             reference_import([log], False, None, w.write)

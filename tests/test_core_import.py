@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 from pathlib import Path
 
 import pytest
 
 from fsrace import _core
-from fsrace.tracer.core_import import CoreImporter, reference_import
+from fsrace.tracer.core_import import CoreImporter
+from fsrace.tracer.core_oracle import reference_import
 from fsrace.tracer.eventlog import open_event_log
 from fsrace.tracer.strace_import import _FF_NAME, ImportError_, ImportStats, _Source, import_strace
 
@@ -50,7 +52,7 @@ def _trailer(stats, lines: int, res) -> dict:
 
 
 def python_import(files: list[str], per_process: bool, cwd: str | None):
-    """The oracle: the Python importer (core_import.reference_import)."""
+    """The oracle: the Python importer (core_oracle.reference_import)."""
     events: list[dict] = []
     stats, lines, res = reference_import(files, per_process, cwd, events.append)
     return events, _trailer(stats, lines, res)
@@ -94,6 +96,16 @@ def assert_same(files, per_process=False, cwd=None, block=None):
         assert ja == jb, f"{files} event {i}:\n python {ja}\n rust   {jb}"
     assert len(pe) == len(re_), (files, len(pe), len(re_))
     assert rs[1] == py[1], f"{files} trailer:\n python {py[1]}\n rust   {rs[1]}"
+    if not per_process:
+        # and the core's own JSON Lines (what import_strace writes) are
+        # json.dumps's text of the oracle's events
+        src = _sources(files, False)[0]
+        imp = _core.Importer(os.fsencode(cwd) if cwd else None)
+        text, _ = imp.feed_json(src._fh.read())
+        src.close()
+        text += imp.finish_json()[0]
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        assert text.decode("ascii") == "".join(dumps(e) + "\n" for e in pe)
     return py
 
 
@@ -127,6 +139,20 @@ def test_import_command_path_same_events(tmp_path):
     assert [json.dumps(e) for e in got] == [json.dumps(e) for e in py_events]
     for k, v in py_trailer.items():
         assert el.trailer[{"events": "events"}.get(k, k)] == v, k
+
+
+@pytest.mark.parametrize("log", LOGS[::3], ids=lambda p: str(p.relative_to(DATA)))
+def test_json_lines_same_as_python_encoder(log: Path):
+    """The core's JSON text of each event is json.dumps's, byte for byte."""
+    events, _ = python_import([str(log)], False, "/w")
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    imp = _core.Importer(os.fsencode("/w"))
+    raw = log.read_bytes()
+    raw = gzip.decompress(raw) if log.name.endswith(".gz") else raw
+    text, n = imp.feed_json(raw)
+    tail, m = imp.finish_json()
+    assert n + m == len(events) > 0
+    assert (text + tail).decode("ascii") == "".join(dumps(e) + "\n" for e in events)
 
 
 @pytest.mark.parametrize("block", [1, 7, 4096])

@@ -59,6 +59,10 @@ class CoreImporter:
     def __init__(self, emit: Callable[[dict[str, Any]], None], initial_cwd: str | None,
                  stats: Any):
         self._emit = emit
+        # A JSON Lines writer takes the core's own encoding of the events
+        # (byte for byte json.dumps's, tests/test_core_import.py), which
+        # saves building a dict and encoding it per event.
+        self._lines = getattr(getattr(emit, "__self__", None), "write_lines", None)
         self._core = _core.Importer(os.fsencode(initial_cwd) if initial_cwd else None)
         self.stats = stats
         self.resolver = SimpleNamespace(paths=0, unresolved=0, truncated=0, unknown_fds=0,
@@ -79,12 +83,19 @@ class CoreImporter:
         """Import one source (a ``_Source``): its raw bytes, in blocks."""
         self._source = src.path
         feed = self._core.feed
+        if self._lines is not None:
+            feed = self._core.feed_json
         fh = src._fh
         blocks = follow_blocks(src.follow, fh) if src.follow is not None else \
             iter(lambda: fh.read(BLOCK), b"")
         try:
             for block in blocks:
-                self._out(feed(block))
+                if self._lines is not None:
+                    text, n = feed(block)
+                    if n:
+                        self._lines(text.decode("ascii"), n)
+                else:
+                    self._out(feed(block))
                 if on_block is not None:
                     on_block()
         except _READ_ERRORS as exc:
@@ -128,7 +139,12 @@ class CoreImporter:
 
     def finish(self) -> None:
         """End of input: the core flushes what is still open."""
-        self._out(self._core.finish())
+        if self._lines is not None:
+            text, n = self._core.finish_json()
+            if n:
+                self._lines(text.decode("ascii"), n)
+        else:
+            self._out(self._core.finish())
         self._finished = True
 
     def sync(self) -> int:
@@ -153,52 +169,3 @@ class CoreImporter:
         r.child_processes = s["child_processes"]
         return s["lines_read"] + self._ff_lines
 
-
-def reference_import(files: list[str], per_process: bool, initial_cwd: str | None,
-                     emit: Callable[[dict[str, Any]], None]) -> tuple[Any, int, Any]:
-    """The Python importer, fed as ``stream_strace`` fed it before the core:
-    the oracle of the differential tests and the baseline of
-    ``bench/bench_core.py``; never used at run time.
-
-    Returns (stats, lines read, resolver)."""
-    from .strace_import import (_ATTACH_INSIDE, _FF_NAME, StraceImporter, _merged_lines,
-                                _Source)
-    from .strace_parse import parse_line
-
-    sources = []
-    for f in files:
-        m = _FF_NAME.match(f)
-        sources.append(_Source(f, int(m.group(2)) if per_process and m else None))
-    importer = StraceImporter(emit, initial_cwd)
-    stats = importer.stats
-    counter = [0]
-
-    def on_line() -> None:
-        counter[0] += 1
-    try:
-        if per_process:
-            for pl in _merged_lines(sources, stats, on_line):
-                importer.feed(pl)
-        else:
-            src = sources[0]
-            head = ""
-            for lineno, text in src.lines():
-                on_line()
-                if head:
-                    text, head = head + text, ""
-                if "tached" in text:
-                    m = _ATTACH_INSIDE.search(text)
-                    if m is not None:
-                        head = text[:m.start()]
-                        continue
-                pl = parse_line(text) if text.endswith("\n") else None
-                if pl is None:
-                    if text.strip():
-                        stats.note_unparsed(src.path, lineno, text)
-                    continue
-                importer.feed(pl)
-        importer.finish()
-    finally:
-        for s in sources:
-            s.close()
-    return stats, counter[0], importer.resolver

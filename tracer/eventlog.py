@@ -94,6 +94,18 @@ class EventLogWriter:
         if CRITICAL.pending is not None and threading.current_thread() is threading.main_thread():
             raise_pending()
 
+    def write_lines(self, text: str, count: int) -> None:
+        """Append ``count`` events already encoded as JSON Lines (the
+        compiled core writes each line as ``write`` would)."""
+        CRITICAL.depth += 1
+        try:
+            self._write(text)
+            self.count += count
+        finally:
+            CRITICAL.depth -= 1
+        if CRITICAL.pending is not None and threading.current_thread() is threading.main_thread():
+            raise_pending()
+
     def _write_guarded(self, event: dict[str, Any]) -> None:
         line = self._dumps(event)
         CRITICAL.depth += 1

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod import;
+pub mod json;
 pub mod parse;
 mod py;
 pub mod pyset;

@@ -100,6 +100,16 @@ struct PyImporter {
 }
 
 impl PyImporter {
+    fn take_json<'py>(&mut self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize) {
+        let mut buf = Vec::with_capacity(self.inner.out.len() * 256);
+        let n = self.inner.out.len();
+        for ev in self.inner.out.drain(..) {
+            crate::json::event(&mut buf, &ev);
+            buf.push(b'\n');
+        }
+        (PyBytes::new(py, &buf), n)
+    }
+
     fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let l = PyList::empty(py);
         for ev in self.inner.out.drain(..) {
@@ -124,6 +134,20 @@ impl PyImporter {
     fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
         self.inner.feed_bytes(data);
         self.take(py)
+    }
+
+    /// Feed a block; returns its events as JSON Lines (ASCII bytes, each
+    /// line what `json.dumps(event, separators=(",", ":"))` writes) and
+    /// their number.
+    fn feed_json<'py>(&mut self, py: Python<'py>, data: &[u8]) -> (Bound<'py, PyBytes>, usize) {
+        self.inner.feed_bytes(data);
+        self.take_json(py)
+    }
+
+    /// `finish()`, the last events as JSON Lines.
+    fn finish_json<'py>(&mut self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize) {
+        self.inner.finish();
+        self.take_json(py)
     }
 
     /// Feed a block and drop its events inside the core; returns how many
