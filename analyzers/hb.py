@@ -119,6 +119,10 @@ class HappensBefore:
         self._epoch_seqs: list[list[int]] = []
         self._epoch_causes: list[list[Any]] = []
         self._last_seq: list[int] = []
+        # child -> (reaper, seq of the wait, the child's last seq then)
+        self._reaped: dict[int, tuple[int, int, int]] = {}
+        # Children whose birth clock was pinned (see ``_pin_children``).
+        self.pinned: set[int] = set()
         self._locks: dict[tuple[str, str], _Lock] = {}
         self.lock_edges = 0
 
@@ -211,6 +215,7 @@ class HappensBefore:
         """``parent`` reaped ``child`` at ``seq``: the child's life precedes."""
         clock = self._materialize(child, _INF, stop=parent)
         clock[child] = self._last_seq[child]
+        self._reaped.setdefault(child, (parent, seq, self._last_seq[child]))
         self._acquire(parent, seq, clock, ("wait", child))
 
     def vfork_released(self, parent: int, child: int, seq: int) -> None:
@@ -299,9 +304,9 @@ class HappensBefore:
             entries = self._own[child].get(key)
             if entries is not None and entries[0][0] == 0:
                 continue
+            # -1 (unknown) is pinned too: the child must not learn it later.
             v = self._value(proc, self._fork_seq[child], key)
-            if v < 0:
-                continue
+            self.pinned.add(child)
             if entries is None:
                 self._own[child][key] = [(0, v, self._epoch_causes[child][0])]
             else:
@@ -332,6 +337,26 @@ class HappensBefore:
     def clock_at(self, proc: int, seq: int) -> ClockView:
         """The clock of ``proc`` in force at its event ``seq`` (read-only view)."""
         return ClockView(self, proc, seq)
+
+    def first_knowing(self, proc: int, key: int, value: int) -> float:
+        """The first seq of ``proc`` whose clock has ``key`` >= ``value``
+        (0: from its start; inf: never)."""
+        if proc == key:
+            return value
+        if self._value(proc, 0, key) >= value:
+            return 0
+        for at, v, _cause in self._own[proc].get(key, ()):
+            if v >= value:
+                return at
+        return _INF
+
+    def parent_of(self, proc: int) -> tuple[int | None, int]:
+        """(parent, seq of the fork) of ``proc``; (None, 0) for a root."""
+        return self._parent[proc], self._fork_seq[proc]
+
+    def reaped(self, proc: int) -> tuple[int, int, int] | None:
+        """(reaper, seq of the wait, ``proc``'s last seq then), or None."""
+        return self._reaped.get(proc)
 
     def clock_entries(self) -> int:
         """How many clock entries are stored (memory grows with this)."""
