@@ -68,7 +68,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fsrace.tracer.events import EVENT_TYPES, FORMAT, TRAILER_FORMAT
+from fsrace.tracer.events import EVENT_TYPES, FORMAT, TRAILER_FORMAT, VERSION
 
 #: Ints in events must fit in a signed 64-bit word (the Rust core's i64).
 INT_LIMIT = 1 << 63
@@ -358,8 +358,20 @@ def clean_fields(obj: dict[str, Any], known: dict[str, tuple[Any, str]], what: s
 
 
 def clean_header(head: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The header with its ill-typed known fields dropped, and the warnings."""
-    return clean_fields(head, _HEADER_FIELDS, "header", 1)
+    """The header with its ill-typed known fields dropped, and the warnings.
+
+    A newer minor version is read (the format only grows) with a note that
+    what it added is not used.
+    """
+    out, warnings = clean_fields(head, _HEADER_FIELDS, "header", 1)
+    mine = VERSION.split(".")
+    theirs = str(head.get("version", "")).split(".")
+    if (len(theirs) > 1 and theirs[0] == mine[0] and theirs[1].isdigit()
+            and int(theirs[1]) > int(mine[1])):
+        warnings.append(f"event log line 1: format version {head['version']} is newer than "
+                        f"this fsrace's {VERSION}: fields and event types it added are not "
+                        f"analysed")
+    return out, warnings
 
 
 def _s(n: int) -> str:

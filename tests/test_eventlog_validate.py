@@ -256,6 +256,17 @@ def test_a_cut_gz_log_is_analysed_as_cut_short(logs: dict[str, Any], tmp_path: P
     assert code == 2 and "cannot read" in err
 
 
+def test_a_newer_minor_version_is_read_with_a_note(logs: dict[str, Any],
+                                                   baseline: tuple) -> None:
+    lines = list(logs["racy"])
+    head = json.loads(lines[0])
+    head["version"] = "1.7"
+    lines[0] = json.dumps(head) + "\n"
+    code, report, _ = analyze(write(logs["dir"], "v17.jsonl", lines))
+    assert (code, findings(report)) == baseline
+    assert any("format version 1.7 is newer" in w for w in report["warnings"])
+
+
 def test_import_of_an_event_log_says_what_it_is(logs: dict[str, Any], tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["import", str(logs["dir"] / "racy.jsonl"), "-o",
                                    str(tmp_path / "o.jsonl")])
