@@ -200,6 +200,43 @@ def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> N
         console.print(Text("  warning: " + printable(warning), style="yellow"))
 
 
+# ----------------------------------------------------------------- export
+
+@cli.command("export")
+@click.argument("store")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="JSON Lines event log to write (.jsonl, or .jsonl.gz; - for stdout).")
+@_guard
+def export_cmd(store: str, output: str) -> None:
+    """Convert an event store (NAME.fsrace, format 2) to a JSON Lines event log (format 1).
+
+    The output is the log `fsrace import -o NAME.jsonl` writes for the same input.
+    """
+    from fsrace.tracer.outputs import AtomicOutput, OutputError, describe_os_error
+    from fsrace.tracer.store_export import export_store
+
+    console = err_console()
+    check_outputs(output, [store], "event log")
+    out = AtomicOutput(output)
+    try:
+        stats = export_store(store, out.path, name=store, output_name=output)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        out.discard()
+        raise OutputError(f"cannot write the event log {output}: "
+                          f"{describe_os_error(exc)}") from None
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
+    console.print(Text(f"{stats.events} events exported to {printable(output)}"))
+    if not stats.complete:
+        console.print(Text(f"warning: {printable(store)} has no trailer (its writer was "
+                           "stopped before it closed the store): the exported log has none "
+                           "either and is read as cut short", style="yellow"))
+
+
 # ---------------------------------------------------------------- analyze
 
 @cli.command("analyze")

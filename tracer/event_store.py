@@ -364,29 +364,45 @@ class StoreWriter:
         self.count += 1
 
     def flush(self) -> None:
-        """Commit the buffered events in one transaction (a crash keeps them)."""
-        if not self._rows and not self._new_strings:
-            return
-        rows, self._rows = self._rows, []
-        args, self._args = self._args, []
+        """Commit the buffered events in one transaction (a crash keeps them).
+
+        The buffers are emptied only once the commit is known to be done, so
+        a Ctrl-C (or SIGTERM) landing anywhere in here loses nothing: the
+        next flush (``close()`` runs one) rolls back a half-made transaction
+        and writes the batch again, or sees it was committed after all.
+        """
         db = self._db
+        rows = self._rows
         try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if rows:
+                top = db.execute("SELECT max(seq) FROM events").fetchone()[0]
+                if top is not None and top >= rows[-1][0]:
+                    self._clear()   # committed, then interrupted before the clear
+                    return
+            elif not self._new_strings:
+                return
             db.execute("BEGIN")
-            if self._base is not None and "base" not in self.__dict__:
-                self.__dict__["base"] = True
-                db.execute("INSERT INTO meta VALUES ('ts_base_us', ?)", (str(self._base),))
+            if self._base is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('ts_base_us', ?)",
+                           (str(self._base),))
             db.executemany("INSERT INTO strings VALUES (?, ?, ?)", self._new_strings)
             db.executemany("INSERT INTO threads VALUES (?, ?, ?, ?)", self._new_threads)
             db.executemany("INSERT INTO shapes VALUES (?, ?, ?)", self._new_shapes)
             db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             if rows:
-                blob = zlib.compress(json.dumps(args, separators=(",", ":")).encode("ascii"),
-                                     ZLEVEL)
+                blob = zlib.compress(json.dumps(self._args, separators=(",", ":"))
+                                     .encode("ascii"), ZLEVEL)
                 db.execute("INSERT INTO args_blocks VALUES (?, ?, ?, ?)",
                            (rows[0][0], rows[-1][0], len(rows), blob))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise _as_os_error(exc) from None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._rows, self._args = [], []
         self._new_strings, self._new_threads, self._new_shapes = [], [], []
         self._last_commit = time.monotonic()
 
@@ -399,7 +415,8 @@ class StoreWriter:
             self.flush()
             trailer = {"format": TRAILER_FORMAT, "events": self.count}
             trailer.update(self.trailer)
-            db.execute("INSERT INTO meta VALUES ('trailer', ?)", (json.dumps(trailer),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('trailer', ?)",
+                       (json.dumps(trailer),))
         except sqlite3.Error as exc:
             self._db = None
             db.close()
@@ -522,6 +539,11 @@ class EventStore(EventLog):
         self._db = db
         self._stored_trailer = trailer
         self._base = ts_base
+
+    @property
+    def stored_trailer(self) -> dict[str, Any] | None:
+        """The trailer the writer stored when it closed (None: killed first)."""
+        return self._stored_trailer
 
     @property
     def complete(self) -> bool:
