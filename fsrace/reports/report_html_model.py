@@ -2,8 +2,10 @@
 
 Pure data preparation (no markup, no script): the lanes in process-tree
 order, the operations drawn as marks, the rest counted into buckets, the
-findings with their pairs, the failed processes.  ``report_html`` embeds it
-in the page; ``report_html_script`` draws it.
+findings with their pairs, the failed processes, and what the page says
+first (root-cause cards, the race window, folded helper lanes, the log's
+warnings: ``report_html_diagnosis``).  ``report_html`` embeds it in the
+page; ``report_html_script`` and ``report_html_panels`` draw it.
 
 Size budget.  A real run has tens of thousands of operations (the seed:
 ~75k events in 11 processes).  The page draws at most ``MARK_BUDGET``
