@@ -226,8 +226,8 @@ impl Importer {
         if self.res.out.is_empty() {
             return;
         }
-        let evs = std::mem::take(&mut self.res.out);
-        for mut ev in evs {
+        let mut evs = std::mem::take(&mut self.res.out);
+        for mut ev in evs.drain(..) {
             self.seq += 1;
             ev.set("seq", Value::int(self.seq));
             match self.held.as_mut() {
@@ -240,6 +240,10 @@ impl Importer {
                 None => self.out.push(ev),
             }
         }
+        // keep the allocation for the next call
+        if self.res.out.is_empty() {
+            self.res.out = evs;
+        }
     }
 
     fn release_held(&mut self, real: Option<i64>) {
@@ -248,7 +252,7 @@ impl Importer {
         };
         match real {
             Some(pid) => {
-                let key = pid.to_string().into_bytes();
+                let key: std::sync::Arc<[u8]> = pid.to_string().into_bytes().into();
                 let ph = PLACEHOLDER.to_string().into_bytes();
                 for ev in held.iter_mut() {
                     for f in ["pid", "tid", "child"] {
@@ -258,7 +262,7 @@ impl Importer {
                     }
                     for f in ["proc", "child_proc"] {
                         if ev.get_str(f) == Some(&ph[..]) {
-                            ev.set(f, Value::Str(key.clone()));
+                            ev.set(f, Value::Shared(key.clone()));
                         }
                     }
                 }

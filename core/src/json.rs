@@ -128,6 +128,8 @@ pub fn value(out: &mut Vec<u8>, v: &Value) {
         Value::Int(PyInt::Big(s)) => out.extend_from_slice(s.as_bytes()),
         Value::Float(f) => float(out, *f),
         Value::Str(s) => string(out, s),
+        Value::Sym(s) => string(out, s),
+        Value::Shared(s) => string(out, s),
         Value::List(items) => {
             out.push(b'[');
             for (i, it) in items.iter().enumerate() {

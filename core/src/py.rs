@@ -72,6 +72,8 @@ fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Int(PyInt::Big(s)) => py.get_type::<pyo3::types::PyInt>().call1((s.as_str(),))?,
         Value::Float(f) => f.into_pyobject(py)?.into_any(),
         Value::Str(b) => py_str(py, b)?,
+        Value::Sym(b) => py_str(py, b)?,
+        Value::Shared(b) => py_str(py, b)?,
         Value::List(items) => {
             let l = PyList::empty(py);
             for it in items {

@@ -70,9 +70,7 @@ pub fn rfind(hay: &[u8], needle: &[u8], from: usize, to: usize) -> Option<usize>
     if from > to || to - from < needle.len() {
         return None;
     }
-    (from..=to - needle.len())
-        .rev()
-        .find(|&i| &hay[i..i + needle.len()] == needle)
+    memchr::memmem::rfind(&hay[from..to], needle).map(|i| i + from)
 }
 
 /// Find `needle` in `hay[from..]`, first occurrence (Python `find`).
@@ -80,7 +78,7 @@ pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from > hay.len() || hay.len() - from < needle.len() {
         return None;
     }
-    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
+    memchr::memmem::find(&hay[from..], needle).map(|i| i + from)
 }
 
 /// Whether `s` contains the byte `b`.

@@ -2,6 +2,8 @@
 //! insertion order (assigning an existing key keeps its place, popping
 //! removes it), holding JSON-like values.
 
+use std::sync::Arc;
+
 use super::args::PyInt;
 
 /// A value of an event field.
@@ -17,6 +19,10 @@ pub enum Value {
     Float(f64),
     /// A str (bytes, decoded with surrogateescape on the way out).
     Str(Vec<u8>),
+    /// A constant str (event types, syscall names): no allocation.
+    Sym(&'static [u8]),
+    /// A shared str (process keys).
+    Shared(Arc<[u8]>),
     /// A list.
     List(Vec<Value>),
     /// A nested dict (the `lock` field).
@@ -56,7 +62,17 @@ impl Value {
     pub fn as_str(&self) -> Option<&[u8]> {
         match self {
             Value::Str(s) => Some(s),
+            Value::Sym(s) => Some(s),
+            Value::Shared(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// A syscall name: a constant for the names fsrace traces.
+    pub fn name(b: &[u8]) -> Value {
+        match crate::resolve::NAMES.iter().find(|n| **n == b) {
+            Some(n) => Value::Sym(n),
+            None => Value::str(b),
         }
     }
 
@@ -79,6 +95,11 @@ impl Event {
         Event {
             fields: Vec::with_capacity(n),
         }
+    }
+
+    /// Append a field known to be new (building an event).
+    pub fn push(&mut self, k: &'static str, v: Value) {
+        self.fields.push((k, v));
     }
 
     /// `ev[k] = v`.

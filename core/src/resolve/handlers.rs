@@ -239,7 +239,7 @@ fn fork(r: &mut Resolver, pi: usize, c: &Call<'_>, t: &mut Args<'_>, ev: &mut Ev
         ev.set("flags", Value::str(flags));
     }
     let thread = contains(flags, b"CLONE_THREAD");
-    ev.set("type", Value::str(b"fork"));
+    ev.set("type", Value::Sym(b"fork"));
     ev.set("child", ev.get("result").cloned().unwrap_or(Value::Null));
     ev.set("thread", Value::Bool(thread));
     ev.set(
@@ -249,7 +249,7 @@ fn fork(r: &mut Resolver, pi: usize, c: &Call<'_>, t: &mut Args<'_>, ev: &mut Ev
     if thread {
         r.processes[pi].tids.add(child);
         r.threads.insert(child, pi);
-        ev.set("child_proc", Value::Str(r.processes[pi].key.clone()));
+        ev.set("child_proc", Value::Shared(r.processes[pi].key.clone()));
         return Ok(());
     }
     let pt = r.processes[pi].fdt;
@@ -276,7 +276,7 @@ fn fork(r: &mut Resolver, pi: usize, c: &Call<'_>, t: &mut Args<'_>, ev: &mut Ev
     };
     let ci = r.new_process(child, fdt, fs);
     r.child_processes += 1;
-    ev.set("child_proc", Value::Str(r.processes[ci].key.clone()));
+    ev.set("child_proc", Value::Shared(r.processes[ci].key.clone()));
     Ok(())
 }
 
@@ -320,7 +320,7 @@ fn exec(
         return Ok(());
     }
     let argv = decode_array(if at { t.at(2)? } else { t.at(1)? });
-    ev.set("type", Value::str(b"exec"));
+    ev.set("type", Value::Sym(b"exec"));
     ev.set("argv", Value::List(argv));
     let tab = r.processes[pi].fdt;
     for fd in r.fdts[tab].cloexec.items() {
@@ -371,11 +371,11 @@ fn wait(r: &mut Resolver, c: &Call<'_>, t: &mut Args<'_>, ev: &mut Event) -> R {
             ev.set("nowait", Value::Bool(true));
         }
     }
-    ev.set("type", Value::str(b"wait"));
+    ev.set("type", Value::Sym(b"wait"));
     let cv = child.as_int();
     ev.set("child", child);
     if let Some(target) = cv.and_then(|v| r.lookup(v)) {
-        ev.set("child_proc", Value::Str(r.processes[target].key.clone()));
+        ev.set("child_proc", Value::Shared(r.processes[target].key.clone()));
     }
     Ok(())
 }
@@ -628,7 +628,7 @@ fn fcntl(r: &mut Resolver, pi: usize, t: &mut Args<'_>, ev: &mut Event, rel: &mu
     {
         let a2 = t.at(2)?;
         if let Some((ty, st, ln)) = lock_fields(a2) {
-            let op: &[u8] = match ty {
+            let op: &'static [u8] = match ty {
                 b"F_WRLCK" => b"ex",
                 b"F_RDLCK" => b"sh",
                 _ => b"un",
@@ -646,10 +646,10 @@ fn fcntl(r: &mut Resolver, pi: usize, t: &mut Args<'_>, ev: &mut Event, rel: &mu
                 }
             }
             let mut lock = Event::with_capacity(5);
-            lock.set("op", Value::str(op));
+            lock.set("op", Value::Sym(op));
             lock.set(
                 "kind",
-                Value::str(if cmd.starts_with(b"F_OFD") {
+                Value::Sym(if cmd.starts_with(b"F_OFD") {
                     b"ofd"
                 } else {
                     b"posix"
@@ -672,7 +672,7 @@ fn flock(r: &mut Resolver, pi: usize, t: &mut Args<'_>, ev: &mut Event, rel: &mu
     let tok = t.at(0)?;
     fd_event_path(r, pi, ev, tok);
     let how = t.at(1)?;
-    let op: &[u8] = if contains(how, b"LOCK_EX") {
+    let op: &'static [u8] = if contains(how, b"LOCK_EX") {
         b"ex"
     } else if contains(how, b"LOCK_SH") {
         b"sh"
@@ -681,8 +681,8 @@ fn flock(r: &mut Resolver, pi: usize, t: &mut Args<'_>, ev: &mut Event, rel: &mu
     };
     ev.set("flags", Value::str(how));
     let mut lock = Event::with_capacity(5);
-    lock.set("op", Value::str(op));
-    lock.set("kind", Value::str(b"flock"));
+    lock.set("op", Value::Sym(op));
+    lock.set("kind", Value::Sym(b"flock"));
     lock.set("start", Value::int(0));
     lock.set("len", Value::int(0));
     lock.set("wait", Value::Bool(!contains(how, b"LOCK_NB")));

@@ -9,12 +9,80 @@ pub mod event;
 mod handlers;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
 use crate::pyset::PySet;
 use args::{py_int, PyInt};
 use event::{Event, Value};
+
+/// Syscall names kept as constants in events (the ones fsrace traces).
+pub const NAMES: &[&[u8]] = &[
+    b"openat",
+    b"close",
+    b"newfstatat",
+    b"statx",
+    b"fstat",
+    b"read",
+    b"write",
+    b"getdents64",
+    b"access",
+    b"faccessat2",
+    b"readlink",
+    b"readlinkat",
+    b"unlink",
+    b"unlinkat",
+    b"rename",
+    b"renameat",
+    b"renameat2",
+    b"mkdir",
+    b"mkdirat",
+    b"rmdir",
+    b"link",
+    b"linkat",
+    b"symlink",
+    b"symlinkat",
+    b"clone",
+    b"clone3",
+    b"fork",
+    b"vfork",
+    b"execve",
+    b"execveat",
+    b"exit_group",
+    b"wait4",
+    b"waitid",
+    b"open",
+    b"openat2",
+    b"creat",
+    b"close_range",
+    b"dup",
+    b"dup2",
+    b"dup3",
+    b"fcntl",
+    b"flock",
+    b"chdir",
+    b"fchdir",
+    b"getcwd",
+    b"stat",
+    b"lstat",
+    b"faccessat",
+    b"getdents",
+    b"truncate",
+    b"ftruncate",
+    b"utimensat",
+    b"chmod",
+    b"fchmod",
+    b"fchmodat",
+    b"fchmodat2",
+    b"chown",
+    b"lchown",
+    b"fchown",
+    b"fchownat",
+    b"mknod",
+    b"mknodat",
+    b"exit",
+];
 
 /// One open file description (shared by dups and forks).
 #[derive(Debug)]
@@ -49,7 +117,7 @@ pub struct Process {
     /// Its pid.
     pub pid: i64,
     /// Its identity (`"4242"`, `"4242~2"`).
-    pub key: Vec<u8>,
+    pub key: Arc<[u8]>,
     fdt: usize,
     fs: usize,
     /// Its threads.
@@ -59,11 +127,11 @@ pub struct Process {
 }
 
 /// `proc_key` of `tracer/events.py`.
-pub fn proc_key(pid: i64, n: i64) -> Vec<u8> {
+pub fn proc_key(pid: i64, n: i64) -> Arc<[u8]> {
     if n <= 1 {
-        pid.to_string().into_bytes()
+        pid.to_string().into_bytes().into()
     } else {
-        format!("{pid}~{n}").into_bytes()
+        format!("{pid}~{n}").into_bytes().into()
     }
 }
 
@@ -263,11 +331,11 @@ impl Resolver {
         for &o in rel {
             let mut r = Event::with_capacity(9);
             r.set("seq", Value::int(0));
-            r.set("type", Value::str(b"release"));
+            r.set("type", Value::Sym(b"release"));
             r.set("ts", ev.get("ts").cloned().unwrap_or(Value::Null));
             r.set("pid", Value::int(p.pid));
             r.set("tid", Value::int(tid));
-            r.set("proc", Value::Str(p.key.clone()));
+            r.set("proc", Value::Shared(p.key.clone()));
             r.set("ofd", Value::int(self.ofds[o].id));
             r.set("path", Value::opt_str(self.ofds[o].path.as_deref()));
             r.set("cause", ev.get("syscall").cloned().unwrap_or(Value::Null));
@@ -320,21 +388,21 @@ impl Resolver {
         };
         let p = &self.processes[pi];
         let mut ev = Event::with_capacity(16);
-        ev.set("seq", Value::int(0));
-        ev.set("type", Value::str(b"syscall"));
-        ev.set("ts", Value::opt_float(c.ts));
-        ev.set("pid", Value::int(p.pid));
-        ev.set("tid", Value::int(c.tid));
-        ev.set("proc", Value::Str(p.key.clone()));
-        ev.set("syscall", Value::str(c.name));
-        ev.set("result", result);
+        ev.push("seq", Value::int(0));
+        ev.push("type", Value::Sym(b"syscall"));
+        ev.push("ts", Value::opt_float(c.ts));
+        ev.push("pid", Value::int(p.pid));
+        ev.push("tid", Value::int(c.tid));
+        ev.push("proc", Value::Shared(p.key.clone()));
+        ev.push("syscall", Value::name(c.name));
+        ev.push("result", result);
         if let Some(e) = c.ts_end {
-            ev.set("ts_end", Value::Float(e));
+            ev.push("ts_end", Value::Float(e));
         }
         if let Some(e) = c.errno {
-            ev.set("errno", Value::str(e));
+            ev.push("errno", Value::str(e));
         }
-        ev.set("args", Value::str(c.args));
+        ev.push("args", Value::str(c.args));
         let mut rel = Vec::new();
         let mut toks = args::Args::new(c.args);
         let r = handlers::dispatch(self, pi, c, &mut toks, &mut ev, &mut rel);
@@ -394,11 +462,11 @@ impl Resolver {
         let p = &self.processes[pi];
         let mut ev = Event::with_capacity(10);
         ev.set("seq", Value::int(0));
-        ev.set("type", Value::str(b"exit"));
+        ev.set("type", Value::Sym(b"exit"));
         ev.set("ts", Value::opt_float(ts));
         ev.set("pid", Value::int(p.pid));
         ev.set("tid", Value::int(tid));
-        ev.set("proc", Value::Str(p.key.clone()));
+        ev.set("proc", Value::Shared(p.key.clone()));
         match signal {
             Some(s) => {
                 ev.set("signal", Value::str(s));
@@ -432,11 +500,11 @@ impl Resolver {
         let p = &self.processes[pi];
         let mut ev = Event::with_capacity(8);
         ev.set("seq", Value::int(0));
-        ev.set("type", Value::str(b"signal"));
+        ev.set("type", Value::Sym(b"signal"));
         ev.set("ts", Value::opt_float(ts));
         ev.set("pid", Value::int(p.pid));
         ev.set("tid", Value::int(tid));
-        ev.set("proc", Value::Str(p.key.clone()));
+        ev.set("proc", Value::Shared(p.key.clone()));
         ev.set("signal", Value::str(name));
         ev.set("info", Value::str(info));
         self.out.push(ev);
