@@ -217,3 +217,15 @@ def test_mutated_logs_same_events(tmp_path):
 def test_seed_round_same_events(seed_strace_log):
     py = assert_same([str(seed_strace_log)])
     assert py is not None and py[1]["lines_read"] > 100_000
+
+
+def test_cut_gzip_same_error(tmp_path):
+    """A .gz log cut short: the core stops with the oracle's message."""
+    src = (DATA / "strace" / "scenario" / "combined.log.gz").read_bytes()
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(src[: len(src) // 2])
+    with pytest.raises(ImportError_) as py:
+        python_import([str(cut)], False, None)
+    with pytest.raises(ImportError_) as rs:
+        core_import([str(cut)], False, None)
+    assert "read error" in str(rs.value) and str(rs.value) == str(py.value)

@@ -99,7 +99,8 @@ class CoreImporter:
                 if on_block is not None:
                     on_block()
         except _READ_ERRORS as exc:
-            raise error(f"{src.path}: read error: {exc}") from None
+            name = "standard input" if src.path == "-" else src.path
+            raise error(f"{name}: read error: {exc}") from None
 
     def run_ff(self, sources: list[Any], error: Callable[[str], Exception],
                on_line: Callable[[], None]) -> None:
