@@ -289,13 +289,16 @@ def test_full_disk_while_recording(tmp_path):
 def test_strace_killed_mid_recording_stops_the_traced_programs(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    errors = tmp_path / "errors"
-    # The program keeps creating and removing files; should it go on
-    # untraced, its openat/unlinkat fail with ENOSYS and it logs FAIL.
-    script = (f"i=0; while :; do i=$((i+1)); echo $i > {work}/f.$i || echo FAIL $i >> {errors}; "
-              f"rm -f {work}/f.$((i-1)) || echo FAIL rm >> {errors}; sleep 0.005; done")
+    # The program keeps creating and removing files and says so on stderr
+    # when a call fails: should it go on untraced, its openat/unlinkat fail
+    # with ENOSYS (strace's seccomp filter without strace) and it says FAIL.
+    program = (f"import os, sys, time\ni = 0\nwhile True:\n    i += 1\n    try:\n"
+               f"        open('{work}/f.%d' % i, 'w').close()\n"
+               f"        if i > 1: os.unlink('{work}/f.%d' % (i - 1))\n"
+               f"    except OSError as e:\n        print('FAIL', e, file=sys.stderr, flush=True)\n"
+               f"    time.sleep(0.002)\n")
     out = tmp_path / "k.jsonl"
-    p = start("record", "-o", str(out), "--", "sh", "-c", script)
+    p = start("record", "-o", str(out), "--", sys.executable, "-c", program)
     st = recording_strace(p)
     wait_until(lambda: len(list(work.iterdir())) > 0, timeout=60)
     time.sleep(0.3)
@@ -306,7 +309,9 @@ def test_strace_killed_mid_recording_stops_the_traced_programs(tmp_path):
     # Give anything left running the time to show itself.
     time.sleep(1.0)
     assert alive(tracees) == []
-    assert not errors.exists(), errors.read_text()[:500]
+    # At most the one call in flight when strace died failed (strace 6.1 has
+    # no --kill-on-exit); the program did not go on (before: a FAIL per call).
+    assert err.count("FAIL") <= 1, err[-2000:]
     assert p.returncode == 2, err
     assert "strace was killed by SIGKILL while recording" in said
     assert "before the command could run" not in said and ".stderr" not in said

@@ -85,25 +85,17 @@ class EventLogWriter:
     def write_lines(self, text: str, count: int) -> None:
         """Append ``count`` events already encoded as JSON Lines (the
         compiled core writes each line as ``write`` would)."""
-        CRITICAL.depth += 1
+        # Only the main thread's writes are guarded: signals are handled
+        # there; a guard counted from the live-import thread would hold a
+        # Ctrl-C that nothing then raises.
+        guard = threading.current_thread() is threading.main_thread()
+        CRITICAL.depth += guard
         try:
             self._write(text)
             self.count += count
         finally:
-            CRITICAL.depth -= 1
-        if CRITICAL.pending is not None and threading.current_thread() is threading.main_thread():
-            raise_pending()
-
-    def write_lines(self, text: str, count: int) -> None:
-        """Append ``count`` events already encoded as JSON Lines (the
-        compiled core writes each line as ``write`` would)."""
-        CRITICAL.depth += 1
-        try:
-            self._write(text)
-            self.count += count
-        finally:
-            CRITICAL.depth -= 1
-        if CRITICAL.pending is not None and threading.current_thread() is threading.main_thread():
+            CRITICAL.depth -= guard
+        if guard and CRITICAL.pending is not None and CRITICAL.depth == 0:
             raise_pending()
 
     def _write_guarded(self, event: dict[str, Any]) -> None:

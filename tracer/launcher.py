@@ -98,9 +98,43 @@ def parse_args(argv):
     return copies, status_fd, stderr_fd, cmd
 
 
-def _child(index, gate_r, gate_w, err_w, cmd, dispositions, mask):
+#: prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _libc():
+    """libc through ctypes, loaded once before forking (the copies inherit
+    it, so they add no syscalls to the log), or None."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True)
+    except Exception:   # noqa: BLE001 - a Python without ctypes: no safety net
+        return None
+
+
+def die_with_parent(libc, parent):
+    """SIGKILL this process when its parent dies (PR_SET_PDEATHSIG).
+
+    If strace dies, the programs it traced with --seccomp-bpf would run on
+    untraced with every traced syscall failing with ENOSYS, on real files.
+    The kernel kills the launcher when strace (its parent) goes, and each
+    copy when the launcher goes: at once, before they can do harm.  A
+    parent already gone (the death came before the prctl) ends us here.
+    """
+    if libc is None:
+        return
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
+    except Exception:   # noqa: BLE001
+        return
+    if os.getppid() != parent:
+        os._exit(128 + _signal.SIGKILL)
+
+
+def _child(index, gate_r, gate_w, err_w, cmd, dispositions, mask, libc=None, parent=0):
     """In a forked child: wait at the gate, then exec cmd.  Never returns."""
     try:
+        die_with_parent(libc, parent)
         # Back to the dispositions and mask the launcher inherited, so the
         # command sees what it would have seen without us (ignored stays
         # ignored).
@@ -130,6 +164,9 @@ def _child(index, gate_r, gate_w, err_w, cmd, dispositions, mask):
 def main(argv=None):
     copies, status_fd, stderr_fd, cmd = parse_args(
         sys.argv[1:] if argv is None else argv)
+    parent = os.getppid()
+    libc = _libc()
+    die_with_parent(libc, parent)
 
     if stderr_fd is not None and stderr_fd != 2:
         os.dup2(stderr_fd, 2)
@@ -174,10 +211,11 @@ def main(argv=None):
         return 128 + received[0]
     gate_r, gate_w = os.pipe()
     err_r, err_w = os.pipe()
+    me = os.getpid()
     for index in range(copies):
         pid = os.fork()
         if pid == 0:
-            _child(index, gate_r, gate_w, err_w, cmd, dispositions, mask)
+            _child(index, gate_r, gate_w, err_w, cmd, dispositions, mask, libc, me)
         try:
             os.setpgid(pid, pid)   # also done by the child; whoever is first
         except OSError:

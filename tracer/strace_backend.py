@@ -201,6 +201,20 @@ def strace_version(strace: str | None = None) -> str:
 
 
 @lru_cache(maxsize=None)
+def supports_kill_on_exit(strace: str | None = None) -> bool:
+    """Whether this strace has ``--kill-on-exit`` (newer than 6.1): the kernel
+    then kills every tracee the moment strace exits, even the syscall in
+    flight does not return.  Without it the launcher's parent-death signal
+    and fsrace stop them (a call in flight may still fail with ENOSYS)."""
+    try:
+        out = subprocess.run([strace or find_strace(), "-h"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--kill-on-exit" in out.stdout + out.stderr
+
+
+@lru_cache(maxsize=None)
 def supports_seccomp_bpf(strace: str | None = None) -> bool:
     """Whether this strace has ``--seccomp-bpf`` (version 5.3 or later)."""
     strace = strace or find_strace()
@@ -249,6 +263,10 @@ def strace_command(out: Path, cmd_argv: Sequence[str], copies: int = 1, *,
         # Only the traced syscalls stop the tracee; the rest run at full
         # speed.  Needs -f (we have it).
         argv.append("--seccomp-bpf")
+        if supports_kill_on_exit(strace):
+            # Tracees must not outlive strace: untraced, the seccomp filter
+            # fails every traced call with ENOSYS.
+            argv.append("--kill-on-exit")
     argv += [str(a) for a in extra_strace_args]
     argv += ["-e", strace_trace_expression(), "-o", str(out), "--",
              sys.executable, "-I", "-S", str(LAUNCHER), "-j", str(copies)]
@@ -316,13 +334,23 @@ def _log_write_error(stderr_text: str, strace_log: Path) -> str | None:
     return None
 
 
+def _zombie(pid):
+    """True for a process that has exited but is not reaped (nothing to kill;
+    an init that does not reap keeps such zombies around)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def session_members(sid: int) -> list[int]:
     """Pids of the processes in session ``sid`` (strace's: every tracee)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.getsid(int(name)) == sid:
+                if os.getsid(int(name)) == sid and not _zombie(int(name)):
                     found.append(int(name))
             except OSError:
                 pass
@@ -847,9 +875,9 @@ def record_run(cmd_argv: Sequence[str], copies: int = 1,
     if not interrupted and (orphans or (rc is not None and rc < 0)):
         how = (f"was killed by {signal_name(-rc)}" if rc is not None and rc < 0
                else f"exited with status {rc}")
-        incomplete = (f"strace {how} while recording; the {orphans} processes it traced were "
-                      "stopped at once (untraced, their file system calls would have failed "
-                      "with ENOSYS)")
+        incomplete = (f"strace {how} while recording; the processes it traced were stopped "
+                      "at once (untraced, their file system calls would have failed with ENOSYS; "
+                      "a call in flight at that moment may have)")
     incomplete = incomplete or _log_write_error(stderr_text, strace_log)
     parsed = _parse_status(run.status_data)
     launcher_pid, copies_status = parsed if parsed else (None, None)

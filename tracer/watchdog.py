@@ -29,13 +29,23 @@ import sys
 import time
 
 
+def _zombie(pid):
+    """True for a process that has exited but is not reaped (nothing to kill;
+    an init that does not reap keeps such zombies around)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def session_members(sid):
     """Pids of the live processes in session ``sid`` (zombies included)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.getsid(int(name)) == sid:
+                if os.getsid(int(name)) == sid and not _zombie(int(name)):
                     found.append(int(name))
             except OSError:
                 pass
