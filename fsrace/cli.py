@@ -49,6 +49,9 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
             raise UserError(str(exc)) from None
         except BrokenPipeError:
             _closed_pipe()
+        except OSError as exc:   # an I/O error is the user's to fix: path and reason, exit 2
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{exc.strerror or exc}") from None
         except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: 128 + N
             signum = signal_of(exc)
             kept = getattr(exc, "fsrace_kept", None)
@@ -163,6 +166,7 @@ def record_cmd(output: str, copies: int, keep_strace: str | None, backend: str,
     console = err_console()
     if backend == "fanotify":
         from fsrace.tracer.fanotify_backend import record as fan_record
+        check_outputs(output, [], "event log")   # before the command runs
         result, stats = fan_record(list(cmd), output, copies, list(mounts) or None)
     else:
         result, stats = do_record(list(cmd), output, copies, keep_strace, console,
@@ -192,6 +196,7 @@ def watch_cmd(mounts: tuple[str, ...], duration: float | None, output: str) -> N
     from fsrace.tracer.fanotify_backend import watch
 
     console = err_console()
+    check_outputs(output, [], "event log")   # before watching: nothing lost to a bad path
     stats, interrupted = watch(list(mounts), output, duration)
     console.print(Text(f"fsrace watch: {stats.events} events, {stats.processes} processes; "
                        f"lost {stats.lost}; paths resolved {stats.paths - stats.unresolved} of "

@@ -214,6 +214,11 @@ def test_unusable_outputs_are_refused_before_the_command_runs(tmp_path):
         assert said in flat(r.stderr), r.stderr
         assert not marker.exists(), f"{args}: the command ran before the output was checked"
     assert list((tmp_path / "adir").iterdir()) == []
+    for args in (("watch", "--mount", "/", "--duration", "1"),
+                 ("record", "--backend", "fanotify", *cmd)):
+        r = run(*args[:1], "-o", "/nonexistent/dir/x.jsonl", *args[1:])
+        assert r.returncode == 2 and "does not exist" in flat(r.stderr), (args, r.stderr)
+        assert not marker.exists()
     with small_tmpfs(tmp_path / "ro", "64k", "ro") as ro:
         for args in (("-o", str(ro / "x.jsonl")),
                      ("-o", str(tmp_path / "ok.jsonl"), "--keep-strace", str(ro / "s.log"))):
