@@ -41,7 +41,7 @@ from .sites import SEVERITY_RANK, normalize_path
 
 STRESS_FORMAT = "fsrace-stress"
 COMPARE_FORMAT = "fsrace-compare"
-COMPARE_VERSION = "1.0"
+COMPARE_VERSION = "1.1"  # 1.1: root_causes_fixed/remaining/new (additive)
 
 #: Significance level of the two-proportion test.
 ALPHA = 0.05
@@ -235,6 +235,8 @@ class RunSet:
     rate: dict[str, Any] = field(default_factory=dict)
     untraced_rate: dict[str, Any] | None = None
     sites: list[dict[str, Any]] = field(default_factory=list)
+    #: Root causes over its rounds (analyzers.compare_causes), fixed/remaining/new first.
+    root_causes: list[dict[str, Any]] = field(default_factory=list)
     event_logs: list[str] = field(default_factory=list)
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
@@ -282,6 +284,7 @@ def _load_stress(base: Path, summary: dict[str, Any], label: str) -> RunSet:
     rs.rate = summary.get("failure_rate") or rate_dict(0, 0)
     rs.untraced_rate = summary.get("untraced_failure_rate")
     rs.sites = summary.get("sites") or []
+    rs.root_causes = summary.get("root_causes") or []
     rs.rounds = len([r for r in summary.get("rounds", ()) if r.get("complete", True)])
     for r in summary.get("rounds", ()):
         if r.get("amplify"):
@@ -314,6 +317,8 @@ def _load_report(path: Path, report: dict[str, Any], label: str) -> RunSet:
             except (OSError, ValueError):
                 pass
     rs.sites = aggregate_sites([(1, report)], rs.cwd)
+    from .compare_causes import aggregate_root_causes  # it builds on this module
+    rs.root_causes = aggregate_root_causes([(1, report)], rs.cwd)
     return rs
 
 
@@ -572,6 +577,7 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
                        "direction": ("lower" if (ar.get("rate") or 0) < (br.get("rate") or 0)
                                      else "higher" if (ar.get("rate") or 0) > (br.get("rate") or 0)
                                      else "same")},
+        **_root_cause_sections(before, after),
         "sites_fixed": fixed_out,
         "sites_remaining": [{"key": r["after"]["key"], "kind": r["after"]["kind"],
                              "site": r["after"]["site"],
@@ -587,6 +593,12 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
         "regression": bool(new),
         "notes": notes,
     }
+
+
+def _root_cause_sections(before: RunSet, after: RunSet) -> dict[str, Any]:
+    """``root_causes_fixed``/``_remaining``/``_new`` (analyzers.compare_causes)."""
+    from .compare_causes import compare_root_causes  # it builds on this module
+    return compare_root_causes(before.root_causes, after.root_causes)
 
 
 def compare_exit_status(result: dict[str, Any]) -> int:

@@ -62,6 +62,12 @@ Directory layout (``-o DIR``, default ``fsrace-stress``)::
                             ``site`` (``$CWD`` for the working directory), ``severity``
                             (worst), ``verdicts``, ``syscalls``, ``rounds``,
                             ``rounds_manifested``, ``count``, ``example``
+``root_causes``             (1.1) root causes over the plain traced rounds, ranked by the
+                            failures they explained, see
+                            ``analyzers.compare_causes.aggregate_root_causes``: ``key``,
+                            ``programs``, ``resource``, ``kinds``, ``severity``, ``rounds``,
+                            ``rounds_failed``, ``failures_explained``, ``statement``,
+                            ``fix``, ``example``
 ``amplify``                 null, or ``{"rounds": n, "sites": [{"key", "kind", "site",
                             "confirmed", "confirmed_in_round", "plan", "plans_tried"}]}``
 ``exit_status``             1 if any error finding or failed copy, else 0
@@ -88,10 +94,12 @@ from fsrace.analyzers.compare import (
     STRESS_FORMAT, CompareError, aggregate_sites, compare, compare_exit_status, format_rate,
     load_runset, rate_dict)
 from fsrace.analyzers.sites import SEVERITY_RANK
+from fsrace.analyzers.compare_causes import aggregate_root_causes
 from fsrace.reports.report_compare import render_compare_text
 from fsrace.reports.safe_text import printable
 
-SUMMARY_VERSION = "1.0"
+#: 1.1 adds ``root_causes`` (additive).
+SUMMARY_VERSION = "1.1"
 
 #: Amplification delays are clamped to this range (seconds) ...
 AMPLIFY_MIN_DELAY, AMPLIFY_MAX_DELAY = 0.001, 2.0
@@ -276,9 +284,11 @@ def analyse_round(rdir: Path) -> dict[str, Any]:
 
 
 def slim_report(report: dict[str, Any]) -> dict[str, Any]:
-    """What the summary keeps of a round's report: findings without instances."""
+    """What the summary keeps of a round's report: findings without instances, root causes."""
     return {"findings": [{k: v for k, v in f.items() if k != "instances"}
-                         for f in report.get("findings", ())]}
+                         for f in report.get("findings", ())],
+            "root_causes": [{k: v for k, v in rc.items() if k != "example"}
+                            for rc in report.get("root_causes") or ()]}
 
 
 def _site_counts(report: dict[str, Any]) -> tuple[int, int]:
@@ -491,6 +501,9 @@ class StressRun:
 
         sites = aggregate_sites(((r["round"], self.reports[r["round"]]) for r in traced_recs
                                  if r["round"] in self.reports), self.cwd)
+        causes = aggregate_root_causes(((r["round"], self.reports[r["round"]])
+                                        for r in traced_recs if r["round"] in self.reports),
+                                       self.cwd)
         any_error = any(r["errors"] for r in self.records if r["complete"])
         any_failed = any(r["failed"] for r in self.records if r["complete"] or r["failed"])
         return {
@@ -507,6 +520,7 @@ class StressRun:
             else (rate(untraced_recs) if not self.traced else None),
             "rounds_with_failure": sum(1 for r in main if r["failed"]),
             "seconds_per_round": {"traced": mean(traced_recs), "untraced": mean(untraced_recs)},
+            "root_causes": causes,
             "sites": sites,
             "amplify": self.amplify_state,
             "warnings": self.warnings,
@@ -627,6 +641,20 @@ def render_summary(data: dict[str, Any], console: Console) -> None:
                       Text(str(r["latent_sites"]) if r["traced"] else "-"),
                       Text(f"{r['seconds_run']:.1f}" if r["seconds_run"] is not None else "-"))
     console.print(table)
+    causes = [c for c in data.get("root_causes") or ()
+              if SEVERITY_RANK.get(c["severity"], 0) >= WARNING]
+    if data["traced"]:
+        console.print(Text(f"root causes: {len(causes)}", style="bold"))
+        for i, c in enumerate(causes[:MAX_SITES_SHOWN], 1):
+            line = Text(f"  {i}. ")
+            line.append(c["severity"], style="red" if c["severity"] == "error" else "yellow")
+            line.append(f" in {len(c['rounds'])} round{'s' if len(c['rounds']) != 1 else ''}, "
+                        f"{c['failures_explained']} failure"
+                        f"{'s' if c['failures_explained'] != 1 else ''} explained: ")
+            line.append(printable(c.get("statement") or c["key"]))
+            console.print(line)
+            if c.get("fix"):
+                console.print(Text("     fix: " + printable(c["fix"]), style="dim"))
     sites = [s for s in data["sites"] if SEVERITY_RANK.get(s["severity"], 0) >= WARNING]
     info = len(data["sites"]) - len(sites)
     if data["traced"]:

@@ -159,3 +159,58 @@ def test_fix_follows_the_shape_of_the_race(trace: Trace) -> None:
     rc = rcs[0]
     assert "O_APPEND" in rc.fix or "rename it into place" in rc.fix
     assert rc.programs == ["logger-tool run"]
+
+
+# ------------------------------------------------ compare and stress (issue 13 item 4)
+
+def _report_file(tmp, name: str, t: Trace):
+    from fsrace.reports.report_json import report_dict
+
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(report_dict(analyze_events(t.events, {"command": ["inst"]}))))
+    return path
+
+
+def test_compare_speaks_in_root_causes_first(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from test_compare import _locked_trace, _racy_trace
+
+    from fsrace.analyzers.compare import compare, load_runset
+
+    before = _report_file(tmp_path, "before", _racy_trace())
+    after = _report_file(tmp_path, "after", _locked_trace())
+    result = compare(load_runset(str(before), "before"), load_runset(str(after), "after"))
+    fixed = result["root_causes_fixed"]
+    assert fixed and result["root_causes_new"] == [] and result["root_causes_remaining"] == []
+    removal = next(r for r in fixed if "removed-while-in-use" in r["kinds"]
+                   or "filled-while-removing" in r["kinds"])
+    assert removal["programs"] == ["inst"] and removal["failures_explained_before"] == 1
+    assert "no lock orders them" in removal["statement"]
+    back = compare(load_runset(str(after), "before"), load_runset(str(before), "after"))
+    assert back["root_causes_new"] and not back["root_causes_fixed"]
+    # The text says root causes first, then sites.
+    r = subprocess.run([sys.executable, "-m", "fsrace.cli", "compare", str(before), str(after)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.index("root causes fixed") < out.index("sites fixed")
+    assert "failure explained" in out
+
+
+def test_stress_summary_aggregates_root_causes_over_rounds() -> None:
+    from fsrace.analyzers.compare_causes import aggregate_root_causes
+    from fsrace.reports.report_json import report_dict
+    from fsrace.stress import slim_report
+
+    reports = []
+    for rnd in (1, 2):
+        t = Trace()
+        staging_race(t)
+        reports.append((rnd, slim_report(report_dict(analyze_events(t.events, {}, {})))))
+    causes = aggregate_root_causes(reports, "/p")
+    top = causes[0]
+    assert top["rounds"] == [1, 2] and top["rounds_failed"] == [1, 2]
+    assert top["failures_explained"] == 2 and top["programs"] == ["uv sync -q"]
+    assert top["resource"].startswith("$CWD/.venv/") and top["key"].endswith("/*.data")

@@ -90,7 +90,8 @@ def test_stress_layout_statistics_and_exit_status(tmp_path: Path) -> None:
     assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr
     data = _summary(out)
-    assert data["format"] == "fsrace-stress" and data["version"] == "1.0"
+    assert data["format"] == "fsrace-stress" and data["version"] == "1.1"  # 1.1: root_causes
+    assert isinstance(data["root_causes"], list)
     assert data["copies"] == 3 and data["rounds_done"] == 2 and data["traced"] is True
     for n in (1, 2):
         rdir = out / f"round-00{n}"

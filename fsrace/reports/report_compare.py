@@ -58,6 +58,28 @@ def render_compare_text(result: dict[str, Any], console) -> None:
         if len(rows) > MAX_SHOWN:
             console.print(Text(f"  … and {len(rows) - MAX_SHOWN} more (--format json lists "
                                f"all)"))
+    def causes(title: str, rows: list, style: str, when: str) -> None:
+        console.print(Text(f"\n{title}: {len(rows)}", style=f"bold {style}"))
+        for r in rows[:MAX_SHOWN]:
+            sev = r.get(f"severity_{when}") or r.get("severity") or "?"
+            n = r.get(f"failures_explained_{when}", r.get("failures_explained", 0)) or 0
+            line = Text(f"  [{sev}] ")
+            line.append(f"({n} failure{'s' if n != 1 else ''} explained) ", style="dim")
+            line.append(printable(r.get("statement") or r.get("key")))
+            console.print(line)
+            if style != "green" and r.get("fix"):
+                console.print(Text("      fix: " + printable(r["fix"]), style="dim"))
+        if len(rows) > MAX_SHOWN:
+            console.print(Text(f"  … and {len(rows) - MAX_SHOWN} more (--format json lists "
+                               f"all)"))
+    # Root causes first (what a person fixes), then the sites behind them.
+    if any(k in result for k in ("root_causes_fixed", "root_causes_remaining",
+                                 "root_causes_new")):
+        causes("root causes fixed (in BEFORE, gone from AFTER)",
+               result.get("root_causes_fixed") or [], "green", "before")
+        causes("root causes remaining", result.get("root_causes_remaining") or [], "yellow",
+               "after")
+        causes("root causes new in AFTER", result.get("root_causes_new") or [], "red", "")
     section("sites fixed (in BEFORE, gone from AFTER)", result["sites_fixed"], "green")
     section("sites remaining", result["sites_remaining"], "yellow")
     section("sites new in AFTER", result["sites_new"], "red")
