@@ -6,6 +6,7 @@ header and trailer for the statistics); the CLI and tests call it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -96,6 +97,10 @@ def handled(h: History, c: Conflict) -> bool:
     return (info.exited and not info.failed) or retried(h, c)
 
 
+#: Successful calls after an EEXIST that show the process went on past it.
+WENT_ON_CALLS = 20
+
+
 def went_on(h: History, c: Conflict) -> bool:
     """True when the victim lost an atomic create and then used the path successfully.
 
@@ -108,6 +113,9 @@ def went_on(h: History, c: Conflict) -> bool:
     if v[A_ERRNO] != "EEXIST" or c.kind == "lock-contention":
         return False
     proc, seq, path = v[A_PROC], v[A_SEQ], v[A_PATH]
+    done = h.processes[proc].ok_seqs
+    if len(done) - bisect_right(done, seq) >= WENT_ON_CALLS:
+        return True  # it kept working long after (uv's create_new of CACHEDIR.TAG)
     paths = [path]
     if v[A_SYSCALL].startswith("mkdir"):
         paths.extend(h.subtree(path))

@@ -215,7 +215,21 @@ def test_check_then_create_without_excl_is_still_a_race(trace: Trace) -> None:
     trace.op(10, "newfstatat", "/t/claims/item-1", "ENOENT")
     trace.op(11, "openat", "/t/claims/item-1", flags="O_WRONLY|O_CREAT|O_TRUNC")
     trace.op(10, "openat", "/t/claims/item-1", flags="O_WRONLY|O_CREAT|O_TRUNC")
+    trace.op(11, "openat", "/t/claims/item-1", flags="O_RDONLY")   # who owns it?
     assert "check-then-use" in {f.kind for f in warnings_or_worse(trace.analyze())}
+
+
+def test_create_if_absent_of_a_file_nobody_reads_is_info(trace: Trace) -> None:
+    # The go build cache: stat README, write it if absent; nobody reads it.
+    _launcher(trace, 10, 11)
+    readme = "/g/cache/README"
+    trace.op(10, "newfstatat", readme, "ENOENT")
+    trace.op(11, "newfstatat", readme, "ENOENT")
+    trace.op(11, "openat", readme, flags="O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC")
+    trace.op(10, "openat", readme, flags="O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC")
+    a = trace.analyze()
+    assert warnings_or_worse(a) == []
+    assert "nothing in the trace reads it" in _finding(a, "check-then-use").note
 
 
 # ------------------------------------------------------------ explained failures

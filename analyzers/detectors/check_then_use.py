@@ -19,7 +19,11 @@ counts -- except on a content-addressed name (``concurrent_write.
 content_addressed``: the go build cache stats ``<hash>-d``, then opens it
 ``O_WRONLY|O_CREAT``), where whoever made it made the same bytes.  After
 an "absent" answer, only a creation acts on it: a process that opens the
-path for reading next looked again.
+path for reading next looked again.  A stale "absent" followed by a
+successful create of a file that no process in the trace reads or removes
+is ``info`` (as for ``concurrent-write``: nobody observed which creator
+won).  A file whose existence is the message -- a lock file done wrong,
+removed when released -- stays a warning.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Iterator
 from ..accesses import (A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, CHECK, CREATE, CREATIONS,
                         READ, REMOVALS, RENAME_TO)
 from ..conflict import Conflict
-from .concurrent_write import content_addressed
+from .concurrent_write import content_addressed, is_read
 from ..history import History
 
 KIND = "check-then-use"
@@ -83,6 +87,13 @@ def detect(h: History) -> Iterator[Conflict]:
                     (not absent and acc[A_ERRNO] in ("ENOENT", "ENOTDIR"))
                 # Only a change that contradicts the answer makes it stale.
                 if absent == (m[A_OP] in CREATIONS):
-                    yield Conflict(KIND, m, acc, failed, path,
-                                   note=f"checked at seq {check[A_SEQ]}")
+                    # "Absent, so create it" on a file no process reads or removes:
+                    # whoever created it, nobody observed the difference
+                    # (the go cache's README).
+                    unread = not failed and absent and acc[A_OP] == CREATE and \
+                        not any(is_read(x) or (x[A_OP] in REMOVALS and x[A_ERRNO] is None)
+                                for x in accesses)
+                    yield Conflict(KIND, m, acc, failed, path, info=unread,
+                                   note=f"checked at seq {check[A_SEQ]}"
+                                   + ("; nothing in the trace reads it" if unread else ""))
                     break
