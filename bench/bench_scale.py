@@ -197,9 +197,11 @@ def shape_one_path(n_events: int, concurrency: int = 10, seed: int = 2) -> Itera
             state["kind"] = kind or "file"
             yield g.open(p, path, "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC", err)
         elif op == "create":
-            err = "EEXIST" if kind else None
+            # Not O_EXCL: an O_EXCL create later unlinked is the lock-file
+            # protocol, and the path would be left out as a lock file.
+            err = "EISDIR" if kind == "dir" else None
             state["kind"] = kind or "file"
-            yield g.open(p, path, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC", err)
+            yield g.open(p, path, "O_WRONLY|O_CREAT|O_CLOEXEC", err)
         elif op == "rename-to":
             err = "EISDIR" if kind == "dir" else None
             if err is None:

@@ -87,8 +87,9 @@ SEEDS = range(300)
 
 @pytest.mark.parametrize("chunk", range(6))
 def test_unordered_index_is_closest_unordered(chunk: int) -> None:
-    """UnorderedIndex.closest == closest_unordered (same pairs, same order) on every anchor."""
-    from fsrace.analyzers.detectors._common import UnorderedIndex, closest_unordered
+    """UnorderedIndex.closest == the plain scan (same pairs, same order) on every anchor."""
+    from fsrace.analyzers.detectors._common import (UnorderedIndex, closest_unordered,
+                                                     closest_unordered_scan)
     from fsrace.analyzers.history import build_history
     checked = 0
     for seed in SEEDS[chunk::6]:
@@ -99,9 +100,11 @@ def test_unordered_index_is_closest_unordered(chunk: int) -> None:
         for cands in lists:
             index = UnorderedIndex(h, cands)
             for a in cands:
-                want = closest_unordered(h, a, cands)
+                want = closest_unordered_scan(h, a, cands)
                 got = index.closest(a)
                 assert list(got.items()) == list(want.items()), (seed, a)
+                # What the detectors call: the index cached for the list.
+                assert list(closest_unordered(h, a, cands).items()) == list(want.items())
                 checked += 1
     assert checked > 1000
 
@@ -113,8 +116,9 @@ def test_unordered_index_is_closest_unordered(chunk: int) -> None:
 def reference_removed_while_in_use(h):
     from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CREATIONS, REMOVALS
     from fsrace.analyzers.conflict import Conflict
-    from fsrace.analyzers.detectors._common import (closest_unordered, removal_root,
-                                                     removes_directory, unlocked_paths)
+    from fsrace.analyzers.detectors._common import (closest_unordered_scan as closest_unordered,
+                                                     removal_root, removes_directory,
+                                                     unlocked_paths)
     from fsrace.analyzers.detectors.removed_while_in_use import KIND, _failed_after
     ordered = h.hb.ordered
     for path, accesses in unlocked_paths(h):
@@ -179,7 +183,8 @@ def test_removed_while_in_use_matches_the_plain_scan(chunk: int) -> None:
 def reference_filled_while_removing(h):
     from fsrace.analyzers.accesses import A_ERRNO, A_OP, A_PROC, A_SEQ, CREATIONS, may_precede
     from fsrace.analyzers.conflict import Conflict
-    from fsrace.analyzers.detectors._common import closest_unordered, removal_root, removes_directory
+    from fsrace.analyzers.detectors._common import (closest_unordered_scan as closest_unordered,
+                                                     removal_root, removes_directory)
     from fsrace.analyzers.detectors.filled_while_removing import KIND
     ordered = h.hb.ordered
     for path, accesses in h.paths.items():
@@ -220,3 +225,38 @@ def test_filled_while_removing_matches_the_plain_scan(chunk: int) -> None:
         assert _pairs(filled_while_removing.detect(h)) == want, seed
         found += len(want)
     assert found > 20
+
+
+def test_clock_entries_grow_with_processes_not_their_square() -> None:
+    """A make-like tree of 2,000 processes keeps a few clock entries per process.
+
+    With copied clocks every child held its parent's clock (which grows by
+    one entry per reaped job): about n^2/2 = 2,000,000 entries here.
+    """
+    import bench_scale
+    from fsrace.analyzers.history import build_history
+    h = build_history(bench_scale.shape_many_procs(50_000))
+    n = len(h.processes)
+    assert n > 1900
+    assert h.hb.clock_entries() < 4 * n
+    # ... and the clocks still order what they must: the first job's
+    # compiler precedes the last job's (make reaped it before forking).
+    first_cc, last_cc = h.by_key["1001"], h.by_key[str(999 + n - 1)]
+    a = h.processes[first_cc].last_seq
+    b = h.processes[last_cc].last_seq
+    assert h.hb.ordered(first_cc, a, last_cc, b)
+    assert h.hb.ordering_cause(first_cc, a, last_cc, b) == ("fork", h.processes[last_cc].parent)
+
+
+def test_one_path_with_2000_processes_is_analysed() -> None:
+    """2,000 processes x 16 operations on one path (used to be killed at > 2.2 GB)."""
+    import bench_scale
+    from fsrace.analyzers.analyze import analyze_events
+    a = analyze_events(bench_scale.shape_one_path(2000 * 20))
+    assert len(a.history.processes) == 2001
+    kinds = {f.kind for f in a.findings}
+    assert "removed-while-in-use" in kinds
+    # Workers overlap only with the ~10 running at the same time: the
+    # pairs found grow with the processes, not with their square.
+    pairs = sum(f.count for f in a.findings if f.kind == "removed-while-in-use")
+    assert 2000 < pairs < 2000 * 40

@@ -25,9 +25,22 @@ def closest_unordered(h: History, anchor: tuple, candidates: Iterable[tuple]) ->
     """Per other process, the unordered candidate nearest to ``anchor`` in seq.
 
     Ties go to the candidate met first; the dict lists processes in the
-    order their first unordered candidate appears.  For many anchors over
-    one candidate list, build an ``UnorderedIndex`` once instead.
+    order their first unordered candidate appears.  Detectors call this
+    once per anchor over the same list: the list's ``UnorderedIndex`` is
+    built on the first call and kept (for that list object) while the
+    calls go on, so each call costs a few bisects, not a scan.
     """
+    if not isinstance(candidates, list):
+        return closest_unordered_scan(h, anchor, candidates)
+    cache = h.__dict__.get("_unordered_index")
+    if cache is None or cache[0] is not candidates or cache[1] != len(candidates):
+        cache = (candidates, len(candidates), UnorderedIndex(h, candidates))
+        h.__dict__["_unordered_index"] = cache
+    return cache[2].closest(anchor)
+
+
+def closest_unordered_scan(h: History, anchor: tuple, candidates: Iterable[tuple]) -> dict[int, tuple]:
+    """``closest_unordered`` by a plain scan of every candidate (the reference)."""
     best: dict[int, tuple[int, tuple]] = {}
     proc = anchor[A_PROC]
     seq = anchor[A_SEQ]
