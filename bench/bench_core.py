@@ -16,7 +16,8 @@ RSS is its own, from ``wait4``), on the same log, in this one invocation:
 * ``rust-core``: the core alone, events built and dropped inside Rust (what
   is left when no event crosses into Python).
 
-Prints seconds, the ratio to the scan and the peak RSS of each.
+Prints wall and CPU seconds, their ratios to the scan's, and the peak RSS
+of each.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def run_variant(name: str, log: str, out_dir: str) -> float:
     return time.perf_counter() - t0
 
 
-def measure(name: str, log: str) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one variant, in a child process."""
+def measure(name: str, log: str) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the whole child, peak RSS in MB) of one
+    variant, in a child process.  CPU time is robust when other jobs load
+    the machine; it includes the child's start-up (~0.05 s)."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen([sys.executable, __file__, "--child", name, log, tmp],
                                 stdout=subprocess.PIPE)
@@ -75,7 +78,7 @@ def measure(name: str, log: str) -> tuple[float, float]:
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed with status {proc.returncode}")
-    return json.loads(out)["seconds"], usage.ru_maxrss / 1024
+    return json.loads(out)["seconds"], usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -103,13 +106,15 @@ def main() -> int:
     with open(log, "rb") as fh:
         lines = sum(1 for _ in fh)
     print(f"{log}: {os.path.getsize(log) / 1e6:.0f} MB, {lines} lines")
-    base = None
+    base = cbase = None
     for name in args.variants.split(","):
-        secs, rss = measure(name, log)
+        secs, cpu, rss = measure(name, log)
         if name == "scan":
-            base = secs
-        ratio = f"{secs / base:7.1f}x scan" if base else ""
-        print(f"  {name:10s} {secs:8.2f} s {ratio}   peak RSS {rss:6.0f} MB", flush=True)
+            base, cbase = secs, cpu
+        ratio = f"{secs / base:6.1f}x" if base else ""
+        cratio = f"{cpu / cbase:6.1f}x" if cbase else ""
+        print(f"  {name:10s} wall {secs:7.2f} s {ratio}   cpu {cpu:7.2f} s {cratio}"
+              f"   peak RSS {rss:5.0f} MB", flush=True)
     return 0
 
 

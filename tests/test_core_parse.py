@@ -60,6 +60,12 @@ def _check(line: bytes) -> None:
 LOGS = _logs()
 
 
+def test_installed_core_is_optimised():
+    """pip install (also -e) builds the core in release mode: a debug build
+    imports several times slower."""
+    assert _core.debug_build is False
+
+
 def test_there_are_logs():
     assert len(LOGS) >= 40
 

@@ -22,6 +22,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
+    // True for an unoptimised build (tests check that installs are not).
+    m.add("debug_build", cfg!(debug_assertions))?;
     py::register(m)?;
     Ok(())
 }
