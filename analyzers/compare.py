@@ -41,7 +41,7 @@ from .sites import SEVERITY_RANK, normalize_path
 
 STRESS_FORMAT = "fsrace-stress"
 COMPARE_FORMAT = "fsrace-compare"
-COMPARE_VERSION = "1.1"  # 1.1: root_causes_fixed/remaining/new (additive)
+COMPARE_VERSION = "1.1"  # 1.1: root_causes_fixed/remaining/new (compare_causes; additive)
 
 #: Significance level of the two-proportion test.
 ALPHA = 0.05
@@ -235,7 +235,8 @@ class RunSet:
     rate: dict[str, Any] = field(default_factory=dict)
     untraced_rate: dict[str, Any] | None = None
     sites: list[dict[str, Any]] = field(default_factory=list)
-    #: Root causes over its rounds (analyzers.compare_causes), fixed/remaining/new first.
+    #: A stress run's aggregated root causes, or a report's own (analyzers.compare_causes
+    #: compares them: ``compare_runsets``).
     root_causes: list[dict[str, Any]] = field(default_factory=list)
     event_logs: list[str] = field(default_factory=list)
     rounds: int = 0
@@ -317,8 +318,7 @@ def _load_report(path: Path, report: dict[str, Any], label: str) -> RunSet:
             except (OSError, ValueError):
                 pass
     rs.sites = aggregate_sites([(1, report)], rs.cwd)
-    from .compare_causes import aggregate_root_causes  # it builds on this module
-    rs.root_causes = aggregate_root_causes([(1, report)], rs.cwd)
+    rs.root_causes = list(report.get("root_causes") or [])   # one report's, as it wrote them
     return rs
 
 
@@ -577,7 +577,6 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
                        "direction": ("lower" if (ar.get("rate") or 0) < (br.get("rate") or 0)
                                      else "higher" if (ar.get("rate") or 0) > (br.get("rate") or 0)
                                      else "same")},
-        **_root_cause_sections(before, after),
         "sites_fixed": fixed_out,
         "sites_remaining": [{"key": r["after"]["key"], "kind": r["after"]["kind"],
                              "site": r["after"]["site"],
@@ -593,12 +592,6 @@ def compare(before: RunSet, after: RunSet, *, explain_order: bool = True) -> dic
         "regression": bool(new),
         "notes": notes,
     }
-
-
-def _root_cause_sections(before: RunSet, after: RunSet) -> dict[str, Any]:
-    """``root_causes_fixed``/``_remaining``/``_new`` (analyzers.compare_causes)."""
-    from .compare_causes import compare_root_causes  # it builds on this module
-    return compare_root_causes(before.root_causes, after.root_causes)
 
 
 def compare_exit_status(result: dict[str, Any]) -> int:

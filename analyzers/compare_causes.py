@@ -89,4 +89,17 @@ def compare_root_causes(before: list[dict[str, Any]], after: list[dict[str, Any]
     }
 
 
-__all__ = ["cause_key", "aggregate_root_causes", "compare_root_causes"]
+def runset_causes(rs: Any) -> list[dict[str, Any]]:
+    """A RunSet's root causes, aggregated (a lone JSON report holds its own, raw)."""
+    if rs.kind == "report":
+        return aggregate_root_causes([(1, {"root_causes": rs.root_causes})], rs.cwd)
+    return list(rs.root_causes)
+
+
+def compare_runsets(before: Any, after: Any) -> dict[str, Any]:
+    """The root-cause sections of ``compare(before, after)``'s result (merge them in)."""
+    return compare_root_causes(runset_causes(before), runset_causes(after))
+
+
+__all__ = ["cause_key", "aggregate_root_causes", "compare_root_causes", "compare_runsets",
+           "runset_causes"]

@@ -94,7 +94,7 @@ from fsrace.analyzers.compare import (
     STRESS_FORMAT, CompareError, aggregate_sites, compare, compare_exit_status, format_rate,
     load_runset, rate_dict)
 from fsrace.analyzers.sites import SEVERITY_RANK
-from fsrace.analyzers.compare_causes import aggregate_root_causes
+from fsrace.analyzers.compare_causes import aggregate_root_causes, compare_runsets
 from fsrace.reports.report_compare import render_compare_text
 from fsrace.reports.safe_text import printable
 
@@ -843,6 +843,7 @@ def compare_cmd(before: str, after: str, fmt: str, output: str | None, no_order:
             console.print(Text("loading AFTER's event log to find what orders the accesses …",
                                style="dim"))
         result = compare(b, a, explain_order=not no_order)
+        result.update(compare_runsets(b, a))   # root causes fixed / remaining / new
     except (CompareError, LoadError, EventLogError) as exc:
         raise UserError(str(exc)) from None
     to_stdout = output in (None, "-")

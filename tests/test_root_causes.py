@@ -178,17 +178,19 @@ def test_compare_speaks_in_root_causes_first(tmp_path) -> None:
     from test_compare import _locked_trace, _racy_trace
 
     from fsrace.analyzers.compare import compare, load_runset
+    from fsrace.analyzers.compare_causes import compare_runsets
 
     before = _report_file(tmp_path, "before", _racy_trace())
     after = _report_file(tmp_path, "after", _locked_trace())
-    result = compare(load_runset(str(before), "before"), load_runset(str(after), "after"))
+    b, a = load_runset(str(before), "before"), load_runset(str(after), "after")
+    result = {**compare(b, a), **compare_runsets(b, a)}
     fixed = result["root_causes_fixed"]
     assert fixed and result["root_causes_new"] == [] and result["root_causes_remaining"] == []
     removal = next(r for r in fixed if "removed-while-in-use" in r["kinds"]
                    or "filled-while-removing" in r["kinds"])
     assert removal["programs"] == ["inst"] and removal["failures_explained_before"] == 1
     assert "no lock orders them" in removal["statement"]
-    back = compare(load_runset(str(after), "before"), load_runset(str(before), "after"))
+    back = compare_runsets(load_runset(str(after), "before"), load_runset(str(before), "after"))
     assert back["root_causes_new"] and not back["root_causes_fixed"]
     # The text says root causes first, then sites.
     r = subprocess.run([sys.executable, "-m", "fsrace.cli", "compare", str(before), str(after)],
