@@ -8,6 +8,7 @@ the number of file operations, not with the size of the log.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -123,12 +124,91 @@ def build_history(events: Iterable[dict[str, Any]]) -> History:
     return builder.finish()
 
 
+class AnalysisTooLarge(Exception):
+    """The analysis would need more memory than the machine has free.
+
+    Raised before the kernel's out-of-memory killer would end the process
+    without a word; the message says how far it got and what to do.  The
+    command layer turns it into a clear error (exit 2).
+    """
+
+
+class MemoryGuard:
+    """Refuse to go on when the process's memory nears what the machine has.
+
+    A log's memory need depends on its shape (processes, paths, races), not
+    only its size, so no estimate up front is honest; the guard measures
+    instead.  ``check`` is cheap (it looks at the resident size every
+    ``every`` calls) and raises ``AnalysisTooLarge`` once the resident size
+    exceeds ``limit`` bytes: ``$FSRACE_MEMORY_LIMIT`` (bytes) when set, else
+    what was resident at the start plus 90 % of the memory available then
+    (psutil; less under a cgroup v2 limit), so the machine keeps a margin
+    and the user gets a message instead of a SIGKILL.
+    """
+
+    def __init__(self, limit: int | None = None, every: int = 50_000, rss=None) -> None:
+        """``rss``: a callable giving the resident size (tests pass their own)."""
+        import psutil
+        if rss is None:
+            rss = psutil.Process().memory_info
+            self._rss = lambda: rss().rss
+        else:
+            self._rss = rss
+        if limit is None and os.environ.get("FSRACE_MEMORY_LIMIT", "").isdigit():
+            limit = int(os.environ["FSRACE_MEMORY_LIMIT"])
+        if limit is None:
+            start = self._rss()
+            limit = start + int(0.9 * psutil.virtual_memory().available)
+            # In a container the kernel kills at the cgroup's limit, which
+            # psutil's "available" does not show.
+            room = _cgroup_room()
+            if room is not None:
+                limit = min(limit, start + int(0.9 * room))
+        self.limit = limit
+        self.every = every
+        self._count = 0
+
+    def check(self, events: int, what: str = "events read") -> None:
+        """Raise ``AnalysisTooLarge`` when over the limit (every ``every`` calls)."""
+        self._count += 1
+        if self._count % self.every:
+            return
+        used = self._rss()
+        if used > self.limit:
+            raise AnalysisTooLarge(
+                f"not enough memory to analyse this log: {used / 2**20:.0f} MB in use after "
+                f"{events:,} {what}, and the machine had {self.limit / 2**20:.0f} MB to give. "
+                "Analyse a part of the log (a shorter recording, fewer copies with -j), or "
+                "run on a machine with more memory.")
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's cgroup v2 memory limit, or None."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as fh:
+            rel = next((line.split(":", 2)[2].strip() for line in fh if line.startswith("0::")),
+                       None)
+        if rel is None:
+            return None
+        base = "/sys/fs/cgroup" + rel.rstrip("/")
+        with open(base + "/memory.max", encoding="ascii") as fh:
+            top = fh.read().strip()
+        if top == "max":
+            return None
+        with open(base + "/memory.current", encoding="ascii") as fh:
+            used = int(fh.read().strip())
+        return max(0, int(top) - used)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class HistoryBuilder:
     """Push-based form of ``build_history``: call ``add`` per event in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_guard: MemoryGuard | None = None) -> None:
         self.h = History()
         self._ofd_locks: dict[int, list[tuple[tuple[str, str], Any]]] = {}
+        self._guard = memory_guard
 
     def finish(self) -> History:
         """The History of everything added so far."""
@@ -142,6 +222,8 @@ class HistoryBuilder:
         procs = h.processes
         ofd_locks = self._ofd_locks
         h.events += 1
+        if self._guard is not None:
+            self._guard.check(h.events)
         key = ev.get("proc")
         idx = by_key.get(key)
         info = procs[idx] if idx is not None else h.proc(key)

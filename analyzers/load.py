@@ -26,7 +26,7 @@ from fsrace.tracer.eventlog import EventLogError, looks_like_event_log, open_eve
 from fsrace.tracer.stdin_sniff import stdin_bytes
 from fsrace.tracer.strace_import import ImportError_, stream_strace
 
-from .history import History, HistoryBuilder
+from .history import History, HistoryBuilder, MemoryGuard
 from .validate import Disordered, Refused, Validator, clean_header
 
 
@@ -54,7 +54,7 @@ def load_history(inputs: list[str], *, initial_cwd: str | None = None,
             return _load_event_log(inputs[0], inputs[0], on_event)
         except EventLogError as exc:
             raise LoadError(str(exc)) from None
-    builder = HistoryBuilder()
+    builder = HistoryBuilder(memory_guard=MemoryGuard())
     add = _tapped(builder, on_event)
     header: dict[str, Any] = {}
     trailer: dict[str, Any] = {}
@@ -157,7 +157,7 @@ def _read_event_log(path: str, name: str, on_event: Callable[[dict[str, Any]], N
     log = (open_event_store if is_event_store(path) else open_event_log)(path, name)
     header, header_warnings = clean_header(log.header)
     validator = Validator(name, log.header, sort=sort)
-    builder = HistoryBuilder()
+    builder = HistoryBuilder(memory_guard=MemoryGuard())
     add = _tapped(builder, on_event)
     feed = validator.feed
     records = log.records()

@@ -30,6 +30,7 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     """Translate the library's errors into UserError at the CLI boundary."""
     import functools
 
+    from fsrace.analyzers.history import AnalysisTooLarge
     from fsrace.analyzers.load import LoadError
     from fsrace.tracer.eventlog import EventLogError
     from fsrace.tracer.outputs import OutputError
@@ -45,7 +46,8 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
         old = install_terminate_handlers()
         try:
             return func(*args, **kwargs)
-        except (ImportError_, EventLogError, RecordError, LoadError, OutputError) as exc:
+        except (ImportError_, EventLogError, RecordError, LoadError, OutputError,
+                AnalysisTooLarge) as exc:
             raise UserError(str(exc)) from None
         except BrokenPipeError:
             _closed_pipe()

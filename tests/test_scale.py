@@ -260,3 +260,42 @@ def test_one_path_with_2000_processes_is_analysed() -> None:
     # pairs found grow with the processes, not with their square.
     pairs = sum(f.count for f in a.findings if f.kind == "removed-while-in-use")
     assert 2000 < pairs < 2000 * 40
+
+
+def test_memory_guard_refuses_with_a_message_instead_of_being_killed() -> None:
+    """Over the limit, the builder stops with AnalysisTooLarge (how far, what to do)."""
+    from fsrace.analyzers.history import AnalysisTooLarge, HistoryBuilder, MemoryGuard
+    import bench_scale
+    rss = iter(range(0, 10**12, 10**6))   # "grows" 1 MB per look
+    guard = MemoryGuard(limit=20 * 10**6, every=1000, rss=lambda: next(rss))
+    builder = HistoryBuilder(memory_guard=guard)
+    with pytest.raises(AnalysisTooLarge) as err:
+        for ev in bench_scale.shape_many_procs(100_000):
+            builder.add(ev)
+    msg = str(err.value)
+    assert "not enough memory" in msg and "events read" in msg
+    assert 20_000 <= builder.h.events <= 22_000   # stopped at the first look over the limit
+    # Under the limit nothing happens.
+    quiet = HistoryBuilder(memory_guard=MemoryGuard(limit=10**15, every=10))
+    for ev in bench_scale.shape_many_procs(5_000):
+        quiet.add(ev)
+
+
+def test_analyze_over_the_memory_limit_is_a_clear_error(tmp_path) -> None:
+    """``fsrace analyze`` (the CLI path) says so and exits 2, no traceback."""
+    import os
+    import subprocess
+    import bench_scale
+    from fsrace.tracer.eventlog import EventLogWriter
+    log = tmp_path / "big.jsonl"
+    with EventLogWriter(log, {"backend": "strace", "command": ["make"]}) as w:
+        for ev in bench_scale.shape_many_procs(120_000):
+            w.write(ev)
+    env = dict(os.environ, FSRACE_MEMORY_LIMIT=str(10 * 2**20))   # 10 MB: below any Python
+    r = subprocess.run([sys.executable, "-m", "fsrace", "analyze", str(log)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "not enough memory" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "fsrace", "analyze", str(log)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
