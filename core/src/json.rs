@@ -4,6 +4,8 @@
 //! UTF-8 as the `\udcXX` surrogates `surrogateescape` gives them), floats
 //! as `float.__repr__` (`1e-05`, `1795816365.090711`, `Infinity`).
 
+use std::io::Write;
+
 use crate::resolve::args::PyInt;
 use crate::resolve::event::{Event, Value};
 
@@ -73,11 +75,26 @@ pub fn float(out: &mut Vec<u8>, f: f64) {
         });
         return;
     }
-    // shortest round-trip digits: "d.ddde±x"
-    let e = format!("{:e}", f.abs());
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: Vec<u8> = mant.bytes().filter(u8::is_ascii_digit).collect();
+    // shortest round-trip digits: "d.ddde±x", formatted on the stack
+    let mut tmp = [0u8; 48];
+    let mut cur = std::io::Cursor::new(&mut tmp[..]);
+    let _ = write!(cur, "{:e}", f.abs());
+    let len = cur.position() as usize;
+    let e = &tmp[..len];
+    let k = e.iter().position(|&b| b == b'e').unwrap_or(len);
+    let exp: i32 = std::str::from_utf8(&e[(k + 1).min(len)..])
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [0u8; 40];
+    let mut n_digits = 0;
+    for &b in &e[..k] {
+        if b.is_ascii_digit() && n_digits < digits.len() {
+            digits[n_digits] = b;
+            n_digits += 1;
+        }
+    }
+    let digits = &digits[..n_digits];
     if f < 0.0 {
         out.push(b'-');
     }
@@ -101,7 +118,7 @@ pub fn float(out: &mut Vec<u8>, f: f64) {
         for _ in 0..(-exp - 1) {
             out.push(b'0');
         }
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else {
         let point = (exp + 1) as usize;
         if digits.len() > point {
@@ -109,7 +126,7 @@ pub fn float(out: &mut Vec<u8>, f: f64) {
             out.push(b'.');
             out.extend_from_slice(&digits[point..]);
         } else {
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
             for _ in 0..(point - digits.len()) {
                 out.push(b'0');
             }
@@ -124,7 +141,9 @@ pub fn value(out: &mut Vec<u8>, v: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(PyInt::Small(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(PyInt::Small(i)) => {
+            let _ = write!(out, "{i}");
+        }
         Value::Int(PyInt::Big(s)) => out.extend_from_slice(s.as_bytes()),
         Value::Float(f) => float(out, *f),
         Value::Str(s) => string(out, s),
