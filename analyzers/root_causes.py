@@ -71,6 +71,9 @@ _FAMILY = {
     "create-collision": "create",
     "check-then-use": "create",
     "concurrent-write": "create",
+    # A failure decided from state another copy had just made: no shape of
+    # its own; it joins the race of the same copies in the same directory.
+    "saw-foreign-state": "foreign",
 }
 
 #: The fix advice of each kind (by the shape of its race).
@@ -81,6 +84,7 @@ _FIX_OF = {
     "check-then-use": "check",
     "concurrent-write": "write",
     "lost-output": "write",
+    "saw-foreign-state": "foreign",
 }
 
 #: Interpreters whose first argument is the program that matters.
@@ -89,6 +93,9 @@ _INTERPRETERS = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|sh|bash|dash|zsh|node|p
 _WORD = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 FIXES = {
+    "foreign": "hold one exclusive lock across the whole operation on {resource}, from the "
+               "first look at it to the last change, so that no copy decides from state "
+               "another is still changing",
     "removal": "hold one exclusive lock (flock on a lock file beside {parent}) across the whole "
                "operation: creating, filling and removing each {leaf}; or give each process a "
                "private temporary directory (mkdtemp) and rename the result into place atomically",
@@ -227,6 +234,8 @@ class _Group:
     conflicts: list[Conflict] = field(default_factory=list)
     #: Conflicts per joined (inner) resource pattern, the group's own included.
     inner: dict[str, int] = field(default_factory=dict)
+    #: Site paths of joined saw-foreign-state groups beside the resource.
+    foreign: list[str] = field(default_factory=list)
 
     def families(self) -> set[str]:
         return {_FAMILY.get(f.kind, f.kind) for f in self.findings.values()}
@@ -252,6 +261,15 @@ def _group_conflicts(h: History, findings: Iterable[Finding], keys: list[str]) -
     for g in ordered:
         host = next((k for k in kept if k.progs == g.progs and k.families() & g.families()
                      and _inside(g.pattern, k.pattern)), None)
+        if host is None and g.families() == {"foreign"}:
+            # The same copies failed on state beside another race of theirs
+            # (in the directory that holds its resource): the same missing
+            # order.  The nearest such race takes it.
+            near = [k for k in kept if k.progs == g.progs and k.families() != {"foreign"}
+                    and _inside(g.pattern, posixpath.dirname(k.pattern))]
+            if near:
+                host = max(near, key=lambda k: k.pattern.count("/"))
+                host.foreign.extend(sorted({c.site_path for c in g.conflicts}))
         if host is None:
             kept.append(g)
             continue
@@ -383,6 +401,9 @@ def _statement(g: _Group, c: Conflict, n: int, labels: dict[str, str], keys: lis
     if c.kind == "check-then-use":
         return (f"{who} check {where} and act on the answer while {others} change them; "
                 f"{missing}")
+    if c.kind == "saw-foreign-state":
+        return (f"{'copies of ' if same else ''}`{prog_b}` failed after reading {where}, "
+                f"which {others if not same else 'another copy'} had just changed; {missing}")
     if c.kind == "concurrent-write":
         return f"{both} write the same files in {where}{_most_in(g, base)} at once; {missing}"
     return f"{both} race on {where}; {missing}"
@@ -515,6 +536,15 @@ def root_causes(h: History, findings: list[Finding], explanations: dict[int, lis
             manifested=sum(1 for f in fs if f.verdict == "manifested"))
         if ev_c is not None:
             rc.statement = _statement(g, ev_c, n, labels, keys, base, short)
+            if g.foreign and ev_c.kind != "saw-foreign-state":
+                names = sorted({shorten(p, base) for p in g.foreign})
+                also = (f"; copies also failed on state another had just made next to them "
+                        f"({', '.join(names[:2])}{', …' if len(names) > 2 else ''})")
+                tail = "; " + short
+                if rc.statement.endswith(tail):
+                    rc.statement = rc.statement[:-len(tail)] + also + tail
+                else:
+                    rc.statement += also
             rc.fix = _fix(g, ev_c, base)
         out.append(rc)
     out.sort(key=lambda r: (-len(r.explains), -SEVERITY_RANK[r.severity], -r.manifested,

@@ -12,7 +12,7 @@ from fsrace.analyzers.root_causes import program_of, resource_of
 SP = "/p/.venv/lib/python3.11/site-packages"
 
 
-def staging_race(t: Trace, copies: int = 3) -> None:
+def staging_race(t: Trace, copies: int = 3, before_exit=None) -> None:
     """``copies`` uv processes stage packages in <pkg>.data; copy 3 removes one
     while copy 2 still moves files out of it (copy 2 then dies), and copy 4
     removes another while copy 3 still reads it."""
@@ -33,6 +33,8 @@ def staging_race(t: Trace, copies: int = 3) -> None:
     t.op(3, "getdents64", f"{SP}/certifi-2024.8.30.data")
     t.op(4, "unlink", f"{SP}/certifi-2024.8.30.data/f")
     t.op(4, "rmdir", f"{SP}/certifi-2024.8.30.data")
+    if before_exit is not None:
+        before_exit(t)
     t.exit(2, 2)
     t.exit(3, 0)
     t.exit(4, 0)
@@ -216,3 +218,28 @@ def test_stress_summary_aggregates_root_causes_over_rounds() -> None:
     assert top["rounds"] == [1, 2] and top["rounds_failed"] == [1, 2]
     assert top["failures_explained"] == 2 and top["programs"] == ["uv sync -q"]
     assert top["resource"].startswith("$CWD/.venv/") and top["key"].endswith("/*.data")
+
+
+def test_a_failure_decided_from_foreign_state_joins_the_race_beside_it(trace: Trace) -> None:
+    """Copy 6 fails with no failing call after reading a package directory copy 4
+    had just created next to the staging race: one root cause explains both."""
+    def foreign(t: Trace) -> None:
+        t.fork(1, 6)
+        t.exec(6, ["/opt/uv/bin/uv", "sync", "-q"])
+        t.op(6, "statx", f"{SP}/jedi", errno="ENOENT")   # copy 6 looks: nothing there yet
+        t.op(4, "mkdir", f"{SP}/jedi")
+        t.op(4, "mkdir", f"{SP}/jedi/plugins")
+        t.op(6, "statx", f"{SP}/jedi/plugins")            # ... then finds copy 4's, and gives up
+        t.exit(6, 2)
+
+    t = trace
+    staging_race(t, before_exit=foreign)
+    a = t.analyze()
+    assert "saw-foreign-state" in {f.kind for f in a.findings}, \
+        [(f.id, f.kind, f.site) for f in a.findings]
+    rc = a.root_causes[0]
+    assert sorted(a.history.processes[i].pid for i in rc.explains) == [2, 6], \
+        [(r.id, r.resource, r.explains) for r in a.root_causes]
+    assert "saw-foreign-state" in rc.kinds and rc.pattern.endswith("/*.data")
+    assert "failed on state another had just made" in rc.statement
+    assert rc.statement.endswith("no lock orders them")
