@@ -15,11 +15,14 @@ from __future__ import annotations
 import gzip
 import heapq
 import os
+import threading
 import zlib
 from types import SimpleNamespace
 from typing import IO, Any, Callable, Iterator
 
 from fsrace import _core
+
+from .termination import CRITICAL, raise_pending
 
 #: Bytes read at a time from a log that is complete.
 BLOCK = 1 << 20
@@ -86,14 +89,25 @@ class CoreImporter:
         if self._lines is not None:
             feed = self._core.feed_json
         fh = src._fh
+        guard = threading.current_thread() is threading.main_thread()
         blocks = follow_blocks(src.follow, fh) if src.follow is not None else \
             iter(lambda: fh.read(BLOCK), b"")
         try:
             for block in blocks:
                 if self._lines is not None:
-                    text, n = feed(block)
-                    if n:
-                        self._lines(text.decode("ascii"), n)
+                    # A Ctrl-C/SIGTERM that lands while the core parses a
+                    # block is held until its events are written (it would
+                    # otherwise drop the block's events: lines counted as
+                    # read, events missing).  Main thread only.
+                    CRITICAL.depth += guard
+                    try:
+                        text, n = feed(block)
+                        if n:
+                            self._lines(text.decode("ascii"), n)
+                    finally:
+                        CRITICAL.depth -= guard
+                    if guard and CRITICAL.pending is not None and not CRITICAL.depth:
+                        raise_pending()
                 else:
                     self._out(feed(block))
                 if on_block is not None:
