@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from fsrace.tracer.eventlog import EventLogWriter
+from fsrace.tracer.event_store import open_writer
 from fsrace.tracer.proc_connector import ProcConnector
 from fsrace.tracer.strace_backend import LAUNCHER, CopyStatus, RecordError, _parse_status
 from fsrace.tracer.termination import Terminate, install_terminate_handlers, restore_handlers
@@ -183,7 +183,7 @@ class Session:
                 "start_time": time.time()}
         head.update(header)
         try:
-            self.writer = EventLogWriter(output, head)
+            self.writer = open_writer(output, head)   # NAME.fsrace: the event store
         except OSError as exc:
             self.close()
             raise RecordError(f"Cannot write the event log {output}: {exc.strerror}. "
