@@ -351,3 +351,20 @@ def test_directory_renamed_onto_one_that_won_is_a_handled_atomic_create(trace: T
     a = trace.analyze()
     assert warnings_or_worse(a) == []
     assert _finding(a, "check-then-use").severity == "info"
+
+
+def test_directory_rename_refused_as_not_empty_is_a_lost_create(trace: Trace) -> None:
+    # pip --target --upgrade: remove the old package dir, move ours in; another
+    # copy moved its own in between and our rename fails ENOTEMPTY; pip dies.
+    _launcher(trace, 10, 11)
+    trace.op(10, "newfstatat", "/t/target/pkg")
+    trace.op(10, "rmdir", "/t/target/pkg")
+    trace.op(11, "rename", "/tmp/t11/pkg", path2="/t/target/pkg")
+    trace.op(10, "rename", "/tmp/t10/pkg", "ENOTEMPTY", path2="/t/target/pkg")
+    trace.exit(10, 2)
+    trace.exit(11, 0)
+    a = trace.analyze()
+    got = _explained_by(a, 10)
+    assert got and got[0].severity == "error", [(f.kind, f.severity) for f in a.findings]
+    c = next(c for c in got[0].conflicts if c.victim[1] == a.history.by_key["10"])
+    assert a.history.processes[c.culprit[1]].pid == 11

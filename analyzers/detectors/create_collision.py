@@ -75,6 +75,14 @@ def lost_update(h: History, path: str, a: tuple, b: tuple) -> bool:
     return read[A_ERRNO] is None or h.processes[a[A_PROC]].failed
 
 
+def lost_create(acc: tuple) -> bool:
+    """The atomic create lost: EEXIST, or ENOTEMPTY from renaming a directory
+    onto one another process just filled (pip ``--target`` moving a package
+    directory in after removing the old one)."""
+    errno = acc[A_ERRNO]
+    return errno == "EEXIST" or (errno == "ENOTEMPTY" and acc[A_OP] == RENAME_TO)
+
+
 def _site(h: History, path: str, a: tuple, b: tuple) -> str:
     return creation_root(h, path, (a[A_PROC], b[A_PROC]))
 
@@ -84,7 +92,7 @@ def detect(h: History) -> Iterator[Conflict]:
     ordered = h.hb.ordered
     for path, accesses in unlocked_paths(h):
         creates = [a for a in accesses if is_strong_create(a)
-                   and (a[A_ERRNO] is None or a[A_ERRNO] == "EEXIST")]
+                   and (a[A_ERRNO] is None or lost_create(a))]
         if len(creates) < 2 or len({a[A_PROC] for a in creates}) < 2:
             continue
         seen_pairs: set[tuple[int, int]] = set()
@@ -97,12 +105,12 @@ def detect(h: History) -> Iterator[Conflict]:
                 if ordered(a[A_PROC], a[A_SEQ], b[A_PROC], b[A_SEQ]):
                     break
                 pair = (a[A_PROC], b[A_PROC])
-                if b[A_ERRNO] == "EEXIST":
+                if lost_create(b):
                     # Whether the loser handled it is judged centrally
                     # (analyze.mark_handled): it is info when it went on.
                     lost.add(b[A_SEQ])
                     yield Conflict(KIND, a, b, True, _site(h, path, a, b))
-                elif a[A_ERRNO] == "EEXIST":
+                elif lost_create(a):
                     # The winner's call returned after the loser's but had
                     # entered before it: the name it made is what a hit.
                     if a[A_SEQ] not in lost and may_precede(b, a):
