@@ -81,9 +81,8 @@ def retried(h: History, c: Conflict) -> bool:
     if v[A_OP] == "lock":
         return any(a[A_PROC] == proc and a[A_SEQ] > seq and a[A_ERRNO] is None
                    and a[A_PATH] == path and a[A_FLAGS] != "un" for a in h.lock_calls)
-    return any(a[A_PROC] == proc and a[A_SEQ] > seq and a[A_ERRNO] is None
-               and a[A_SYSCALL] == v[A_SYSCALL] and a[A_OP] == v[A_OP]
-               for a in h.paths.get(path, ()))
+    return any(a[A_ERRNO] is None and a[A_SYSCALL] == v[A_SYSCALL] and a[A_OP] == v[A_OP]
+               for a in h.later_accesses(path, proc, seq))
 
 
 def handled(h: History, c: Conflict) -> bool:

@@ -9,7 +9,7 @@ the number of file operations, not with the size of the log.
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -62,6 +62,7 @@ class History:
     #: Per-directory facts the detectors compute once (see creation_root).
     dir_makers: dict[str, tuple[frozenset[int], bool]] = field(default_factory=dict)
     _sorted_paths: list[str] | None = None
+    _by_proc: dict[str, dict[int, tuple[list[int], list[tuple]]]] = field(default_factory=dict)
 
     def proc(self, key: str) -> ProcInfo:
         """The process with identity ``key``, registering a root if new."""
@@ -91,6 +92,27 @@ class History:
         while i < len(paths) and paths[i].startswith(prefix):
             yield paths[i]
             i += 1
+
+    def later_accesses(self, path: str, proc: int, seq: int) -> Iterable[tuple]:
+        """``proc``'s accesses of ``path`` after ``seq``, in seq order.
+
+        Indexed per path and process on first use, so that asking it for
+        every conflict on a hot path is a bisect, not a scan of the path.
+        """
+        per = self._by_proc.get(path)
+        if per is None:
+            per = self._by_proc[path] = {}
+            for acc in self.paths.get(path, ()):
+                lst = per.get(acc[1])
+                if lst is None:
+                    per[acc[1]] = lst = ([], [])
+                lst[0].append(acc[0])
+                lst[1].append(acc)
+        lst = per.get(proc)
+        if lst is None:
+            return ()
+        i = bisect_right(lst[0], seq)
+        return (lst[1][j] for j in range(i, len(lst[1])))
 
     def ordered(self, a: tuple, b: tuple) -> bool:
         """True when accesses ``a`` and ``b`` are ordered by happens-before."""

@@ -28,6 +28,7 @@ removed when released -- stays a warning.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Iterator
 
 from ..accesses import (A_ERRNO, A_FLAGS, A_OP, A_PATH, A_PROC, A_SEQ, CHECK, CREATE, CREATIONS,
@@ -57,6 +58,7 @@ def detect(h: History) -> Iterator[Conflict]:
     ordered = h.hb.ordered
     for path, accesses in h.paths.items():
         changes = [a for a in accesses if a[A_OP] in _CHANGES and a[A_ERRNO] is None]
+        change_seqs = [m[A_SEQ] for m in changes]   # sorted: bisect the window
         if not changes:
             continue
         last_check: dict[int, tuple] = {}
@@ -73,7 +75,8 @@ def detect(h: History) -> Iterator[Conflict]:
                 # again instead of acting on the answer (cargo stats
                 # Cargo.lock, waits for the lock, then opens it).
                 continue
-            for m in changes:
+            for m in changes[bisect_right(change_seqs, check[A_SEQ]):
+                             bisect_left(change_seqs, acc[A_SEQ])]:
                 if m[A_PROC] == proc or not check[A_SEQ] < m[A_SEQ] < acc[A_SEQ]:
                     continue
                 if ordered(m[A_PROC], m[A_SEQ], proc, check[A_SEQ]) or \
