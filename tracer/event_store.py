@@ -28,23 +28,24 @@ import errno as errno_mod
 import json
 import math
 import os
-import re
 import sqlite3
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from .eventlog import EventLog, EventLogError, EventLogWriter
+from .eventlog import EventLogWriter
 from .events import FORMAT, TRAILER_FORMAT, VERSION
+from .store_format import (_INT_MAX, _INT_MIN, COLUMN_FIELDS, COLUMNS, INT_FIELDS, SQLITE_MAGIC,
+                           STORE_SUFFIX, STORE_VERSION, STRING_FIELDS, _SCHEMA, _to_db,
+                           is_event_store, is_store_name)
+# The reader, re-exported: callers import the store's API from this module.
+from .store_reader import EventStore, open_event_store, read_store_trailer
 
-#: The name ending that selects the store (``-o run.fsrace``).
-STORE_SUFFIX = ".fsrace"
-#: Version of the store's container format (the events inside follow the
-#: event fields of ``events.VERSION``).
-STORE_VERSION = "2.0"
-#: The first 16 bytes of every SQLite 3 database file.
-SQLITE_MAGIC = b"SQLite format 3\x00"
+__all__ = ["BATCH", "COMMIT_SECONDS", "EventStore", "SQLITE_MAGIC", "STORE_SUFFIX",
+           "STORE_VERSION", "StoreWriter", "is_event_store", "is_store_name", "open_event_store",
+           "open_writer", "read_store_trailer"]
+
 #: Events per flush: one transaction and one compressed args block each.
 BATCH = 4096
 #: A flush also happens at the first event this long after the last commit,
@@ -53,94 +54,11 @@ COMMIT_SECONDS = 1.0
 #: zlib level of the args blocks (6: 9 gains ~2 % for twice the CPU).
 ZLEVEL = 6
 
-#: The columns of ``events`` after ``seq`` (see docs/event-store.md).
-COLUMNS = ("shape", "thread", "ts", "dur", "syscall", "result", "errno", "path", "path2",
-           "fd", "dirfd", "flags", "ofd", "last", "extra")
-#: Event fields kept as an interned string id in the column of that name.
-STRING_FIELDS = ("syscall", "errno", "path", "path2", "flags")
-#: Event fields kept as a plain integer in the column of that name.
-INT_FIELDS = ("result", "fd", "dirfd", "ofd")
-#: Every field that has a home outside ``extra``.
-COLUMN_FIELDS = frozenset(("seq", "type", "ts", "ts_end", "pid", "tid", "proc", "args",
-                           "last") + STRING_FIELDS + INT_FIELDS)
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-CREATE TABLE strings (id INTEGER PRIMARY KEY, parent INTEGER, text);
-CREATE TABLE threads (id INTEGER PRIMARY KEY, pid INTEGER, tid INTEGER, proc);
-CREATE TABLE shapes (id INTEGER PRIMARY KEY, type, keys TEXT NOT NULL);
-CREATE TABLE events (seq INTEGER PRIMARY KEY, shape INTEGER NOT NULL, thread INTEGER,
-    ts INTEGER, dur INTEGER, syscall INTEGER, result INTEGER, errno INTEGER, path INTEGER,
-    path2 INTEGER, fd INTEGER, dirfd INTEGER, flags INTEGER, ofd INTEGER, last INTEGER,
-    extra TEXT);
-CREATE TABLE args_blocks (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,
-    count INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE VIEW string_view AS WITH RECURSIVE full(id, text) AS (
-    SELECT id, text FROM strings WHERE parent IS NULL
-    UNION ALL SELECT s.id, f.text || '/' || s.text FROM strings s JOIN full f ON s.parent = f.id)
-  SELECT id, text FROM full;
-CREATE VIEW event_view AS SELECT e.seq AS seq, sh.type AS type,
-    (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts) / 1e6 AS ts,
-    (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts + e.dur) / 1e6
-        AS ts_end,
-    t.pid AS pid, t.tid AS tid, t.proc AS proc, sc.text AS syscall, e.result AS result,
-    er.text AS errno, p.text AS path, p2.text AS path2, e.fd AS fd, e.dirfd AS dirfd,
-    fl.text AS flags, e.ofd AS ofd, e.last AS last, e.extra AS extra
-  FROM events e JOIN shapes sh ON sh.id = e.shape LEFT JOIN threads t ON t.id = e.thread
-  LEFT JOIN strings sc ON sc.id = e.syscall LEFT JOIN strings er ON er.id = e.errno
-  LEFT JOIN string_view p ON p.id = e.path LEFT JOIN string_view p2 ON p2.id = e.path2
-  LEFT JOIN strings fl ON fl.id = e.flags;
-"""
-
-_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
-#: The partial name AtomicOutput writes beside the output: .NAME.PID.partial
-_PARTIAL_TAIL = re.compile(r"\.\d+\.partial$")
-
-
-def is_store_name(path: str | Path) -> bool:
-    """True when an output name asks for the store (``NAME.fsrace``, or the
-    hidden ``.NAME.fsrace.PID.partial`` it is written to first)."""
-    name = _PARTIAL_TAIL.sub("", os.path.basename(str(path)))
-    return name.endswith(STORE_SUFFIX) and name != STORE_SUFFIX.lstrip(".")
-
-
 def open_writer(path: str | Path, header: dict[str, Any]) -> "EventLogWriter | StoreWriter":
     """The writer the output name asks for: the store for ``.fsrace``, else JSON Lines."""
     if str(path) != "-" and is_store_name(path):
         return StoreWriter(path, header)
     return EventLogWriter(path, header)
-
-
-def is_event_store(path: str | Path) -> bool:
-    """True when ``path`` is a SQLite file (cheap sniff of the magic bytes)."""
-    if str(path) == "-":
-        return False
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == SQLITE_MAGIC
-    except OSError:
-        return False
-
-
-# ------------------------------------------------------------------ strings
-
-def _to_db(text: str) -> str | bytes | None:
-    """The SQL value of a string: TEXT when it is valid UTF-8, else a BLOB of
-    the original bytes (surrogate escapes); None when neither restores it."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return None
-    return raw if raw.decode("utf-8", "surrogateescape") == text else None
-
-
-def _from_db(value: Any) -> Any:
-    return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
 
 
 def _fits_int(v: Any) -> bool:
@@ -489,183 +407,3 @@ def _compile_writer(keys: tuple, strings: dict, threads: dict, shapes: dict):
     scope = {"S": strings, "TH": threads, "SH": shapes, "M": _INT_MAX}
     exec(src, scope)   # noqa: S102 - generated from the fixed column list above
     return scope["w"]
-
-
-# ------------------------------------------------------------------- reader
-
-def _compile_shape(typ: Any, keys: list[str]):
-    """A function building one event dict of this shape from a row (the
-    per-event cost of reading is one call of it)."""
-    parts = []
-    for k in keys:
-        if k == "seq":
-            v = "r[0]"
-        elif k == "type":
-            v = repr(typ)
-        elif k in ("pid", "tid", "proc"):
-            v = f"T[r[2]][{('pid', 'tid', 'proc').index(k)}]"
-        elif k == "ts":
-            v = "None if r[3] is None else (B + r[3]) / 1e6"
-        elif k == "ts_end":
-            v = "None if r[4] is None else (B + r[3] + r[4]) / 1e6"
-        elif k in STRING_FIELDS:
-            i = 1 + COLUMNS.index(k)
-            v = f"S[r[{i}]]"
-        elif k in INT_FIELDS:
-            v = f"r[{1 + COLUMNS.index(k)}]"
-        elif k == "last":
-            v = "L[r[14]]"
-        elif k == "args":
-            v = "a"
-        else:
-            v = "None"   # only in extra: never reached through this path
-        parts.append(f"{k!r}: {v}")
-    src = "lambda r, a, S, T, B, L: {" + ", ".join(parts) + "}"
-    return eval(src, {"__builtins__": {}}), list(keys)   # noqa: S307 - built from a schema
-
-
-class EventStore(EventLog):
-    """An opened event store: header, events and trailer, as ``EventLog``.
-
-    ``records()`` yields ``(n, obj)`` exactly as a version 1 log's lines
-    (n counts as a line number would: the header is 1), ending with the
-    trailer when the store has one; ``events()`` and ``trailer`` work as
-    for ``EventLog``.
-    """
-
-    def __init__(self, header: dict[str, Any], path: str, db: sqlite3.Connection,
-                 trailer: dict[str, Any] | None, ts_base: int):
-        super().__init__(header=header, path=path)
-        self._db = db
-        self._stored_trailer = trailer
-        self._base = ts_base
-
-    @property
-    def stored_trailer(self) -> dict[str, Any] | None:
-        """The trailer the writer stored when it closed (None: killed first)."""
-        return self._stored_trailer
-
-    @property
-    def complete(self) -> bool:
-        """False when the writer never closed it (killed): no trailer."""
-        return self._stored_trailer is not None
-
-    def records(self) -> Iterator[tuple[int, Any]]:
-        """Yield (line number, object) for every event, then the trailer."""
-        db = self._db
-        name = self.path
-        lineno = 1
-        try:
-            try:
-                strings: dict[Any, Any] = {None: None}
-                for sid, parent, text in db.execute(
-                        "SELECT id, parent, text FROM strings ORDER BY id"):
-                    text = _from_db(text)
-                    strings[sid] = text if parent is None else strings[parent] + "/" + text
-                threads: dict[Any, Any] = {None: (None, None, None)}
-                for tid_, pid, tid, proc in db.execute("SELECT id, pid, tid, proc FROM threads"):
-                    threads[tid_] = (pid, tid, _from_db(proc))
-                shapes: dict[int, Any] = {}
-                for sh, typ, keys in db.execute("SELECT id, type, keys FROM shapes"):
-                    shapes[sh] = _compile_shape(typ, json.loads(keys))
-                blocks = db.execute("SELECT first_seq, last_seq, count, data FROM args_blocks "
-                                    "ORDER BY first_seq")
-                rows = db.execute("SELECT * FROM events ORDER BY seq")
-                bools = {None: None, 0: False, 1: True}
-                base = self._base
-                loads = json.loads
-                decompress = zlib.decompress
-                for first, last, count, data in blocks:
-                    args = loads(decompress(data))
-                    batch = rows.fetchmany(count)
-                    if (len(batch) != count or len(args) != count or batch[0][0] != first
-                            or batch[-1][0] != last):
-                        raise EventLogError(f"{name}: the event store is damaged: the events "
-                                            f"from {first} to {last} do not match their args")
-                    for r, a in zip(batch, args):
-                        lineno += 1
-                        make, keys = shapes[r[1]]
-                        ev = make(r, a, strings, threads, base, bools)
-                        if r[15] is not None:
-                            ev = _with_extra(ev, keys, loads(r[15]))
-                        yield lineno, ev
-                if rows.fetchone() is not None:
-                    raise EventLogError(f"{name}: the event store is damaged: events after the "
-                                        "last args block")
-            except (sqlite3.Error, zlib.error, ValueError, KeyError, IndexError, TypeError) as exc:
-                raise EventLogError(f"{name}: the event store is damaged after record {lineno}: "
-                                    f"{type(exc).__name__}: {exc}") from None
-            if self._stored_trailer is not None:
-                yield lineno + 1, self._stored_trailer
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Close the database (records() does it when it ends)."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
-def _with_extra(ev: dict[str, Any], keys: list[str], extra: dict[str, Any]) -> dict[str, Any]:
-    """The event with the fields kept in ``extra`` put back in their place."""
-    return {k: (extra[k] if k in extra else ev[k]) for k in keys}
-
-
-def open_event_store(path: str | Path, name: str | None = None) -> EventStore:
-    """Open an event store for reading; raise EventLogError with the reason if
-    it is not one (another SQLite file, a damaged one, another version)."""
-    name = str(path) if name is None else name
-    if not is_event_store(path):
-        raise EventLogError(f"{name}: not an fsrace event store (a '{STORE_SUFFIX}' file is "
-                            f"a SQLite database; this file is not one)")
-    try:
-        # A hot journal (writer killed while committing) must be rolled back
-        # to the last commit, which needs a read-write open.
-        mode = "rw" if os.path.exists(f"{path}-journal") else "ro"
-        uri = "file:" + _uri_path(str(path)) + f"?mode={mode}"
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-    except sqlite3.Error as exc:
-        raise EventLogError(f"{name}: the event store cannot be read ({exc}): the file is "
-                            "damaged or is not an fsrace event store") from None
-    try:
-        if meta.get("format") != FORMAT:
-            raise EventLogError(f"{name}: not an fsrace event store (a SQLite database "
-                                "without its 'fsrace-events' format mark)")
-        version = str(meta.get("version") or "")
-        if version.split(".")[0] != STORE_VERSION.split(".")[0]:
-            raise EventLogError(
-                f"{name}: event-store format version {version or '?'} is not supported by this "
-                f"fsrace (it reads version {STORE_VERSION.split('.')[0]}.x); use the fsrace "
-                "version that wrote it")
-        try:
-            header = json.loads(meta["header"])
-            trailer = json.loads(meta["trailer"]) if "trailer" in meta else None
-            base = int(meta.get("ts_base_us") or 0)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise EventLogError(f"{name}: the event store is damaged: its header or trailer "
-                                f"cannot be read ({exc})") from None
-        if not isinstance(header, dict) or (trailer is not None and not isinstance(trailer, dict)):
-            raise EventLogError(f"{name}: the event store is damaged: its header or trailer "
-                                "is not an object")
-    except BaseException:
-        db.close()
-        raise
-    return EventStore(header, name, db, trailer, base)
-
-
-def _uri_path(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(os.path.abspath(path).encode("utf-8", "surrogateescape"))
-
-
-def read_store_trailer(path: str | Path) -> dict[str, Any] | None:
-    """The trailer of the store at ``path`` (None if it has none or cannot be read)."""
-    try:
-        store = open_event_store(path)
-    except EventLogError:
-        return None
-    store.close()
-    return store._stored_trailer
