@@ -137,6 +137,10 @@ class StoreWriter:
         self._base: int | None = None
         self._last_commit = time.monotonic()
 
+    def _sid_of_str(self, value: Any) -> int | None:
+        """``_sid`` for a value that may be no str (None then)."""
+        return self._sid(value) if type(value) is str else None
+
     def _sid(self, text: str) -> int | None:
         """The id of ``text`` in ``strings``, interning it (None: it cannot be
         stored exactly, the caller keeps it in ``extra``).
@@ -213,7 +217,8 @@ class StoreWriter:
             shape = by_type[typ] = self._nshapes
             self._new_shapes.append((shape, typ, json.dumps(list(keys))))
         if keys not in self._fast:
-            self._fast[keys] = _compile_writer(keys, self._strings, self._threads, by_type)
+            self._fast[keys] = _compile_writer(keys, self._strings, self._threads, by_type,
+                                               self._sid_of_str)
         # pid, tid, proc: one interned triple.
         pid, tid, proc = get("pid"), get("tid"), get("proc")
         if not _fits_int(pid):
@@ -353,7 +358,7 @@ class StoreWriter:
         self.close()
 
 
-def _compile_writer(keys: tuple, strings: dict, threads: dict, shapes: dict):
+def _compile_writer(keys: tuple, strings: dict, threads: dict, shapes: dict, intern: Any):
     """The fast path of ``StoreWriter.write`` for events with these keys in
     this order: the row, or None when a value does not fit its column
     exactly (then the slow path decides).  None when the keys need ``extra``.
@@ -386,7 +391,12 @@ def _compile_writer(keys: tuple, strings: dict, threads: dict, shapes: dict):
         col["dur"] = "ue - us"
     for k in STRING_FIELDS:
         if k in keys:
-            col[k] = f"S[ev[{k!r}]]"
+            # A new string is interned here too (most new paths come so).
+            body += [f"  {k}_ = ev[{k!r}]", f"  {k}_i = S.get({k}_)",
+                     f"  if {k}_i is None and {k}_ is not None:",
+                     f"    {k}_i = SID({k}_)",
+                     f"    if {k}_i is None: return None"]
+            col[k] = f"{k}_i"
     for k in INT_FIELDS:
         if k in keys:
             body += [f"  {k}_ = ev[{k!r}]",
@@ -404,6 +414,6 @@ def _compile_writer(keys: tuple, strings: dict, threads: dict, shapes: dict):
     src = ("def w(ev, last, base):\n try:\n" + "\n".join(body)
            + f"\n  return ({row}), {args}\n except (KeyError, TypeError, ValueError, "
            "OverflowError):\n  return None\n")
-    scope = {"S": strings, "TH": threads, "SH": shapes, "M": _INT_MAX}
+    scope = {"S": strings, "TH": threads, "SH": shapes, "M": _INT_MAX, "SID": intern}
     exec(src, scope)   # noqa: S102 - generated from the fixed column list above
     return scope["w"]
