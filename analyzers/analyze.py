@@ -293,7 +293,10 @@ def analyze_history(h: History, header: dict[str, Any] | None = None,
     if {"locks", "wait"} & set((header or {}).get("invisible") or ()):
         conflicts = judge_by_time(h, conflicts)
     mark_handled(h, conflicts)
-    conflicts += explain_stage(h, conflicts)
+    if "failed-syscalls" not in ((header or {}).get("invisible") or ()):
+        # A log without failed calls (fanotify) cannot tell a failure
+        # decided from a read from one its invisible failed call caused.
+        conflicts += explain_stage(h, conflicts)
     findings = group(conflicts, _verdict(h))
     explanations, first_errors = explain_failures(h, findings)
     analysis = Analysis(h, findings, header or {}, trailer or {}, explanations, first_errors,
