@@ -99,7 +99,8 @@ def detect(h: History) -> Iterator[Conflict]:
         lost: set[int] = set()  # seqs of EEXISTs already paired with their cause
         for i, b in enumerate(creates):
             # Pair each creation with the nearest earlier one of another process.
-            for a in reversed(creates[:i]):
+            # Walk back by index: a slice per creation copied the list (quadratic).
+            for a in (creates[k] for k in range(i - 1, -1, -1)):
                 if a[A_PROC] == b[A_PROC]:
                     continue
                 if ordered(a[A_PROC], a[A_SEQ], b[A_PROC], b[A_SEQ]):
