@@ -354,3 +354,27 @@ def test_hostile_values_round_trip_exactly(tmp_path):
     db.text_factory = bytes
     paths = {t for (t,) in db.execute("SELECT text FROM string_view")}
     assert {b"/tmp/new\nline", b"/t/\xc3(/x"} <= paths
+
+
+# ------------------------------------------------------ the documented SQL
+
+def test_documented_queries_answer_like_the_events(good_store):
+    """"Who touched X" and "events of pid N" in SQL (docs/event-store.md) give
+    what the events say."""
+    events = list(open_event_store(good_store).events())
+    target = next(e["path"] for e in events if e.get("syscall") == "rename")
+    pid = next(e["pid"] for e in events if e.get("syscall") == "rename")
+    db = sqlite3.connect(good_store)
+    who = db.execute("SELECT seq, pid, syscall FROM event_view WHERE path = ? OR path2 = ?",
+                     (target, target)).fetchall()
+    want = [(e["seq"], e["pid"], e.get("syscall")) for e in events
+            if target in (e.get("path"), e.get("path2"))]
+    assert who == want and len(want) >= 2
+    fast = db.execute("SELECT e.seq FROM events e WHERE e.path IN "
+                      "(SELECT id FROM string_view WHERE text = ?)", (target,)).fetchall()
+    assert [s for (s,) in fast] == [e["seq"] for e in events if e.get("path") == target]
+    rows = db.execute("SELECT seq, ts, ts_end, syscall, path, result, errno FROM event_view "
+                      "WHERE pid = ?", (pid,)).fetchall()
+    assert rows == [(e["seq"], e.get("ts"), e.get("ts_end"), e.get("syscall"), e.get("path"),
+                     e.get("result") if type(e.get("result")) is int else None, e.get("errno"))
+                    for e in events if e["pid"] == pid]

@@ -45,9 +45,12 @@ CREATE VIEW string_view AS WITH RECURSIVE full(id, text) AS (
     UNION ALL SELECT s.id, f.text || '/' || s.text FROM strings s JOIN full f ON s.parent = f.id)
   SELECT id, text FROM full;
 CREATE VIEW event_view AS SELECT e.seq AS seq, sh.type AS type,
-    (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts) / 1e6 AS ts,
-    (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts + e.dur) / 1e6
-        AS ts_end,
+    COALESCE(json_extract(e.extra, '$.ts'),
+             (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts) / 1e6)
+        AS ts,
+    COALESCE(json_extract(e.extra, '$.ts_end'),
+             (CAST((SELECT value FROM meta WHERE key = 'ts_base_us') AS INTEGER) + e.ts + e.dur)
+             / 1e6) AS ts_end,
     t.pid AS pid, t.tid AS tid, t.proc AS proc, sc.text AS syscall, e.result AS result,
     er.text AS errno, p.text AS path, p2.text AS path2, e.fd AS fd, e.dirfd AS dirfd,
     fl.text AS flags, e.ofd AS ofd, e.last AS last, e.extra AS extra
