@@ -238,7 +238,7 @@ class _Group:
     foreign: list[str] = field(default_factory=list)
 
     def families(self) -> set[str]:
-        return {_FAMILY.get(f.kind, f.kind) for f in self.findings.values()}
+        return {_FAMILY.get(c.kind, c.kind) for c in self.conflicts}
 
 
 def _group_conflicts(h: History, findings: Iterable[Finding], keys: list[str]) -> list[_Group]:
@@ -247,9 +247,12 @@ def _group_conflicts(h: History, findings: Iterable[Finding], keys: list[str]) -
         for c in f.conflicts:
             pattern, parent, leaf = resource_of(c.site_path)
             progs = tuple(sorted({keys[c.culprit[A_PROC]], keys[c.victim[A_PROC]]}))
-            g = groups.get((pattern, progs))
+            # One family per group: a removal race and a create collision on
+            # the same entry have different fixes, and each joins its own kind.
+            gkey = (pattern, progs, _FAMILY.get(c.kind, c.kind))
+            g = groups.get(gkey)
             if g is None:
-                g = groups[(pattern, progs)] = _Group(pattern, set(), leaf, set(), progs)
+                g = groups[gkey] = _Group(pattern, set(), leaf, set(), progs)
             g.parents.add(parent)
             g.names.add(posixpath.basename(c.site_path.rstrip("/")))
             g.findings.setdefault(f.id, f)

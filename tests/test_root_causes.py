@@ -243,3 +243,21 @@ def test_a_failure_decided_from_foreign_state_joins_the_race_beside_it(trace: Tr
     assert "saw-foreign-state" in rc.kinds and rc.pattern.endswith("/*.data")
     assert "failed on state another had just made" in rc.statement
     assert rc.statement.endswith("no lock orders them")
+
+
+def test_each_root_cause_has_one_shape_of_race(trace: Trace) -> None:
+    """A create collision on the directory above the staging race is a root cause of
+    its own (its fix differs); the removal root cause keeps only removal kinds."""
+    def collide(t: Trace) -> None:
+        for p in (2, 3, 4):
+            t.op(p, "mkdir", f"{SP}/shared-dir", errno=None if p == 2 else "EEXIST")
+            t.open(p, f"{SP}/shared-dir/x", "O_WRONLY|O_CREAT|O_TRUNC")
+            t.op(p, "write", f"{SP}/shared-dir/x")
+    staging_race(trace, before_exit=collide)
+    a = trace.analyze()
+    removal = [rc for rc in a.root_causes if rc.pattern.endswith("/*.data")]
+    assert len(removal) == 1
+    assert set(removal[0].kinds) <= {"removed-while-in-use", "filled-while-removing"}
+    for rc in a.root_causes:
+        shapes = {k in ("removed-while-in-use", "filled-while-removing") for k in rc.kinds}
+        assert len(shapes) == 1, (rc.id, rc.kinds)
