@@ -378,3 +378,16 @@ def test_documented_queries_answer_like_the_events(good_store):
     assert rows == [(e["seq"], e.get("ts"), e.get("ts_end"), e.get("syscall"), e.get("path"),
                      e.get("result") if type(e.get("result")) is int else None, e.get("errno"))
                     for e in events if e["pid"] == pid]
+
+
+def test_store_on_standard_input(good_store, tmp_path):
+    """`fsrace analyze -` takes a store as it takes a log; export asks for a file."""
+    want = fsrace("analyze", "--format", "json", str(good_store))
+    got = subprocess.run([sys.executable, "-m", "fsrace.cli", "analyze", "--format", "json", "-"],
+                         stdin=open(good_store, "rb"), capture_output=True, timeout=300)
+    assert got.returncode == want.returncode == 1, got.stderr
+    assert json.loads(got.stdout)["findings"] == json.loads(want.stdout)["findings"]
+    done = subprocess.run([sys.executable, "-m", "fsrace.cli", "export", "-", "-o",
+                           str(tmp_path / "x.jsonl")], stdin=open(good_store, "rb"),
+                          capture_output=True, timeout=300)
+    _refused(done, "standard input")

@@ -73,9 +73,18 @@ def is_store_name(path: str | Path) -> bool:
 
 
 def is_event_store(path: str | Path) -> bool:
-    """True when ``path`` is a SQLite file (cheap sniff of the magic bytes)."""
+    """True when ``path`` is a SQLite file (cheap sniff of the magic bytes).
+
+    Standard input (``-``) is peeked at, not consumed (``stdin_sniff``):
+    ``fsrace analyze -`` spools it to a file, which then opens as a store.
+    """
     if str(path) == "-":
-        return False
+        from .stdin_sniff import peek_stdin
+
+        try:
+            return peek_stdin(1, 4096)[:16] == SQLITE_MAGIC
+        except (OSError, EOFError, ValueError):
+            return False
     try:
         with open(path, "rb") as fh:
             return fh.read(16) == SQLITE_MAGIC

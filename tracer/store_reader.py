@@ -142,6 +142,9 @@ def open_event_store(path: str | Path, name: str | None = None) -> EventStore:
     """Open an event store for reading; raise EventLogError with the reason if
     it is not one (another SQLite file, a damaged one, another version)."""
     name = str(path) if name is None else name
+    if str(path) == "-":
+        raise EventLogError("an event store cannot be read from standard input here: give "
+                            "its file name")
     if not is_event_store(path):
         raise EventLogError(f"{name}: not an fsrace event store (a '{STORE_SUFFIX}' file is "
                             f"a SQLite database; this file is not one)")
