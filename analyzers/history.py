@@ -93,6 +93,15 @@ class History:
             yield paths[i]
             i += 1
 
+    def earlier_accesses(self, path: str, proc: int, seq: int) -> Iterable[tuple]:
+        """``proc``'s accesses of ``path`` before ``seq``, latest first."""
+        self.later_accesses(path, proc, seq)   # builds the index
+        lst = self._by_proc[path].get(proc)
+        if lst is None:
+            return ()
+        i = bisect_left(lst[0], seq)
+        return (lst[1][j] for j in range(i - 1, -1, -1))
+
     def later_accesses(self, path: str, proc: int, seq: int) -> Iterable[tuple]:
         """``proc``'s accesses of ``path`` after ``seq``, in seq order.
 

@@ -48,13 +48,9 @@ def is_strong_create(acc: tuple) -> bool:
 
 def _last_read(h: History, path: str, proc: int, before: int) -> tuple | None:
     """The last read of ``path`` by ``proc`` before seq ``before`` (failed ones too)."""
-    last = None
-    for acc in h.paths.get(path, ()):
-        if acc[A_SEQ] >= before:
-            break
-        if acc[A_PROC] == proc and acc[A_OP] == READ:
-            last = acc
-    return last
+    # Latest first through the per-process index: no scan of the whole path.
+    return next((acc for acc in h.earlier_accesses(path, proc, before) if acc[A_OP] == READ),
+                None)
 
 
 def lost_update(h: History, path: str, a: tuple, b: tuple) -> bool:
