@@ -83,8 +83,9 @@ _FIX_OF = {
     "create-collision": "create",
     "check-then-use": "check",
     "concurrent-write": "write",
-    "lost-output": "write",
+    "lost-output": "lost",
     "saw-foreign-state": "foreign",
+    "lock-contention": "lock",
 }
 
 #: Interpreters whose first argument is the program that matters.
@@ -105,6 +106,12 @@ FIXES = {
     "check": "do not act on a stat/access answer: try the operation itself and handle its "
              "error (O_CREAT|O_EXCL, rename atomically); or hold one exclusive lock across the "
              "check and the use",
+    "lock": "wait for the lock instead of giving up (a blocking flock, or retry the O_EXCL "
+            "create of {leaf} with a back-off until its holder removes it); or run the "
+            "copies one after another",
+    "lost": "never remove entries another process created: give each process a private "
+            "output location, or hold one exclusive lock across creating outputs under "
+            "{resource} and any clean-up that removes them",
     "write": "write whole records with O_APPEND, or write a private temporary file and rename "
              "it into place atomically; or hold one exclusive lock around each update of "
              "{resource}",
@@ -407,6 +414,18 @@ def _statement(g: _Group, c: Conflict, n: int, labels: dict[str, str], keys: lis
     if c.kind == "saw-foreign-state":
         return (f"{'copies of ' if same else ''}`{prog_b}` failed after reading {where}, "
                 f"which {others if not same else 'another copy'} had just changed; {missing}")
+    if c.kind == "lock-contention":
+        # The culprit held the lock; the victim was refused it and gave up.
+        loser = f"{n} concurrent `{prog_b}`" if same else f"`{prog_b}`"
+        holder = "another copy" if same else f"`{prog_a}`"
+        return (f"{loser} gave up on the lock {where} while {holder} held it; "
+                f"nothing made the loser wait for the holder")
+    if c.kind == "lost-output":
+        # The victim created the entries; the culprit removed them.
+        remover = f"copies of `{prog_a}`" if same else f"`{prog_a}`"
+        creator = "another copy" if same else f"`{prog_b}`"
+        return (f"{remover} removed entries in {where} that {creator} had created, and they "
+                f"were missing at the end; {missing}")
     if c.kind == "concurrent-write":
         return f"{both} write the same files in {where}{_most_in(g, base)} at once; {missing}"
     return f"{both} race on {where}; {missing}"

@@ -261,3 +261,48 @@ def test_each_root_cause_has_one_shape_of_race(trace: Trace) -> None:
     for rc in a.root_causes:
         shapes = {k in ("removed-while-in-use", "filled-while-removing") for k in rc.kinds}
         assert len(shapes) == 1, (rc.id, rc.kinds)
+
+
+# ------------------------------------------- lock contention and lost outputs
+
+def _two_git_copies(t: Trace) -> None:
+    t.exec(1, ["sh"])
+    for p in (10, 11):
+        t.fork(1, p)
+        t.exec(p, ["/usr/bin/git", "commit", "-qm", "x"])
+
+
+def test_a_lock_loser_that_gave_up_is_told_to_wait(trace: Trace) -> None:
+    t = trace
+    _two_git_copies(t)
+    t.op(10, "openat", "/r/.git/index.lock", flags="O_RDWR|O_CREAT|O_EXCL")
+    t.op(11, "openat", "/r/.git/index.lock", "EEXIST", flags="O_RDWR|O_CREAT|O_EXCL")
+    t.exit(11, 128)
+    t.op(10, "rename", "/r/.git/index.lock", path2="/r/.git/index")
+    t.exit(10, 0)
+    a = t.analyze()
+    rc = next(rc for rc in a.root_causes if "lock-contention" in rc.kinds)
+    assert rc.explains == [a.history.by_key["11"]]
+    assert "gave up on the lock" in rc.statement and "held it" in rc.statement
+    # Not the O_EXCL advice: the program already creates its lock that way.
+    assert rc.fix.startswith("wait for the lock") and "O_CREAT|O_EXCL (or" not in rc.fix
+
+
+def test_lost_outputs_name_the_remover_and_the_creator(trace: Trace) -> None:
+    t = trace
+    t.exec(1, ["sh"])
+    t.fork(1, 10)
+    t.exec(10, ["/usr/bin/installer-a"])
+    t.fork(1, 11)
+    t.exec(11, ["/usr/bin/cleaner-b"])
+    t.op(10, "mkdir", "/t/target/six")
+    t.op(10, "rename", "/t/.tmp10/six.py", path2="/t/target/six/six.py")
+    t.op(11, "unlink", "/t/target/six/six.py")
+    t.op(11, "rmdir", "/t/target/six")
+    t.exit(10, 0)
+    t.exit(11, 0)
+    a = t.analyze()
+    rc = next(rc for rc in a.root_causes if "lost-output" in rc.kinds)
+    assert rc.statement.startswith("`cleaner-b` removed entries") \
+        and "that `installer-a` had created" in rc.statement, rc.statement
+    assert "never remove entries another process created" in rc.fix
