@@ -133,3 +133,21 @@ def test_a_clean_run_says_so() -> None:
     lines = _render(t.analyze(), width=80)
     assert any("No races found" in ln for ln in lines)
     assert lines[-1].startswith("==") and "no races" in lines[-1]
+
+
+def test_outputs_lost_with_every_copy_at_0_are_said_first_and_last(trace: Trace) -> None:
+    t = trace
+    t.exec(1, ["sh"])
+    for p in (10, 11):
+        t.fork(1, p)
+        t.exec(p, ["/usr/bin/pip", "install"])
+    t.op(10, "mkdir", "/t/target/six")
+    t.op(10, "rename", "/t/.tmp10/six.py", path2="/t/target/six/six.py")
+    t.op(11, "unlink", "/t/target/six/six.py")
+    t.op(11, "rmdir", "/t/target/six")
+    t.exit(10, 0)
+    t.exit(11, 0)
+    t.exit(1, 0)
+    lines = _render(t.analyze(), width=120)
+    assert "1 process exited 0 but lost outputs" in lines[0]
+    assert "1 exited 0 but lost outputs" in lines[-1]

@@ -102,6 +102,11 @@ def headline(a: Analysis, rcs: list[RootCause]) -> Text:
     line.append("; ")
     line.append(plural(len(rcs), "root cause"),
                 style=SEVERITY_STYLE["error"] if any(r.severity == "error" for r in rcs) else "")
+    lost = len(getattr(a, "lost_outputs", ()) or ())
+    if lost:
+        # Silent damage: nobody failed, yet outputs are gone (lost-output).
+        line.append(f"; {lost} process{'es' if lost != 1 else ''} exited 0 but lost outputs",
+                    style="bold red")
     if a.trailer.get("interrupted"):
         line.append("  (recording was interrupted)", style="yellow")
     if a.trailer.get("incomplete"):
@@ -216,6 +221,9 @@ def closing_line(a: Analysis, rcs: list[RootCause], width: int) -> Text:
     bad = sum(1 for i in copies if i in failed)
     explained = len({i for rc in rcs for i in rc.explains})
     parts = [f"{bad} of {plural(len(copies), 'copy', 'copies')} failed"]
+    lost = len(getattr(a, "lost_outputs", ()) or ())
+    if lost:
+        parts.append(f"{lost} exited 0 but lost outputs")
     if rcs:
         parts.append(f"{plural(len(rcs), 'root cause')} ({explained} failure"
                      f"{'s' if explained != 1 else ''} explained)")
@@ -225,7 +233,9 @@ def closing_line(a: Analysis, rcs: list[RootCause], width: int) -> Text:
                  f"finding{'s' if sum(counts.values()) != 1 else ''}")
     body = " " + "; ".join(parts) + " "
     if len(body) + 4 > width:  # a narrow terminal: the short form, still one line
-        body = (f" {bad}/{len(copies)} failed; {len(rcs)} root cause{'s' if len(rcs) != 1 else ''}; "
+        body = (f" {bad}/{len(copies)} failed; "
+                + (f"{lost} exited 0 but lost outputs; " if lost else "")
+                + f"{len(rcs)} root cause{'s' if len(rcs) != 1 else ''}; "
                 f"{counts['error']} err, {counts['warning']} warn, {counts['info']} info ")
     style = "bold red" if counts["error"] or bad else ("yellow" if counts["warning"] else "green")
     pad = max((width - len(body)) // 2, 2)
