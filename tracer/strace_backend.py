@@ -64,6 +64,7 @@ from fsrace.tracer.syscalls import strace_trace_expression
 from fsrace.tracer.termination import (Terminate, hold_stop_signals, install_terminate_handlers,
                                        release_stop_signals, restore_handlers, signal_name,
                                        signal_of)
+from fsrace.tracer.watchdog import kill_session
 
 log = logging.getLogger(__name__)
 
@@ -334,29 +335,6 @@ def _log_write_error(stderr_text: str, strace_log: Path) -> str | None:
     return None
 
 
-def _zombie(pid):
-    """True for a process that has exited but is not reaped (nothing to kill;
-    an init that does not reap keeps such zombies around)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def session_members(sid: int) -> list[int]:
-    """Pids of the processes in session ``sid`` (strace's: every tracee)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.getsid(int(name)) == sid and not _zombie(int(name)):
-                    found.append(int(name))
-            except OSError:
-                pass
-    return found
-
-
 def _kill_orphaned_tracees(strace_pid: int) -> int:
     """SIGKILL what strace left behind when it died; returns how many.
 
@@ -366,19 +344,7 @@ def _kill_orphaned_tracees(strace_pid: int) -> int:
     tracer fails with ENOSYS: programs that go on like that do damage on
     real files, so they are stopped at once.
     """
-    killed: set[int] = set()
-    for _ in range(50):     # a process may fork while we look
-        pids = session_members(strace_pid)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-            except OSError:
-                pass
-        time.sleep(0.02)
-    return len(killed)
+    return kill_session(strace_pid)
 
 
 class _Watchdog:
