@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from fsrace.tracer import strace_backend as sb
+from fsrace.tracer import strace_program
 from fsrace.tracer.strace_backend import RecordError, record, strace_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,8 +172,8 @@ def test_strace_command_shape(tmp_path):
 def test_seccomp_fallback_for_old_strace(tmp_path, caplog):
     d = fake_strace(tmp_path, 'echo "strace -- version 5.2"\n')
     old = str(d / "strace")
-    with caplog.at_level(logging.WARNING, logger="fsrace.tracer.strace_backend"):
-        assert sb.supports_seccomp_bpf(old) is False
+    with caplog.at_level(logging.WARNING, logger="fsrace.tracer.strace_program"):
+        assert strace_program.supports_seccomp_bpf(old) is False
         argv = strace_command(tmp_path / "x.log", ["true"], 1, strace=old)
     assert "--seccomp-bpf" not in argv
     assert "seccomp-bpf" in caplog.text and "5.2" in caplog.text
