@@ -77,9 +77,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -87,317 +84,23 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from fsrace.analyzers.compare import (
-    STRESS_FORMAT, CompareError, aggregate_sites, compare, compare_exit_status, format_rate,
-    load_runset, rate_dict)
+from fsrace.analyzers.compare import (STRESS_FORMAT, CompareError, aggregate_sites, compare,
+                                      compare_exit_status,
+                                      load_runset, rate_dict)
 from fsrace.analyzers.sites import SEVERITY_RANK
 from fsrace.analyzers.compare_causes import aggregate_root_causes, compare_runsets
 from fsrace.reports.report_compare import render_compare_text
 from fsrace.reports.safe_text import printable
+from fsrace.stress.amplify import amplify_plans, inject_args
+from fsrace.stress.render import render_summary
+from fsrace.stress.rounds import (WARNING, StressError, count_failed, failed_output, run_shell,
+                                  site_counts, analyse_round, run_traced, run_untraced,
+                                  slim_report)
 
 #: 1.1 adds ``root_causes`` (additive).
 SUMMARY_VERSION = "1.1"
-
-#: Amplification delays are clamped to this range (seconds) ...
-AMPLIFY_MIN_DELAY, AMPLIFY_MAX_DELAY = 0.001, 2.0
-#: ... and the widest plans delay this many invocations either side.
-AMPLIFY_SPREAD = 4
-
-#: Most race sites listed in the terminal summary (summary.json has all).
-MAX_SITES_SHOWN = 25
-
-#: Race kinds worth amplifying (every kind the analyzer reports).
-WARNING = SEVERITY_RANK["warning"]
-
-
-class StressError(Exception):
-    """A problem the user can fix (bad setup command, unwritable directory)."""
-
-
-# ---------------------------------------------------------------- helpers
-
-def _shell(cmd: str, what: str, cwd: str) -> None:
-    """Run a setup/cleanup command through ``sh -c``; raise StressError on failure."""
-    try:
-        res = subprocess.run(["sh", "-c", cmd], cwd=cwd, stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, errors="replace")
-    except OSError as exc:
-        raise StressError(f"cannot run the {what} command {cmd!r}: {exc}") from None
-    if res.returncode != 0:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        raise StressError(f"the {what} command {cmd!r} failed with status {res.returncode}"
-                          + (f": {' | '.join(tail)}" if tail else ""))
-
-
-def _failed_output(path: Path, limit: int = 5) -> list[str]:
-    """A few error-looking lines the copies printed."""
-    out: list[str] = []
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
-                line = raw.decode(errors="replace").strip()
-                if line and ("error" in line.lower() or "failed" in line.lower()):
-                    out.append(line[:300])
-                    if len(out) >= limit:
-                        break
-    except OSError:
-        pass
-    return out
-
-
-def _copies_dicts(copies: list[Any]) -> list[dict[str, Any]]:
-    return [{"pid": c.pid, "exit_code": c.exit_code, "signal": c.signal} for c in copies]
-
-
-def _count_failed(copies: list[dict[str, Any]]) -> int:
-    return sum(1 for c in copies if c.get("signal") or c.get("exit_code") not in (0,))
-
-
-# ------------------------------------------------------------ running rounds
-
-def run_untraced(cmd: list[str], copies: int, cwd: str, output: Any) -> tuple[list[dict], bool]:
-    """N concurrent copies through the launcher, without strace.
-
-    Returns (copies as dicts, interrupted).
-    """
-    from fsrace.tracer.strace_backend import LAUNCHER, _parse_status
-
-    status_r, status_w = os.pipe()
-    argv = [sys.executable, "-I", "-S", str(LAUNCHER), "-j", str(copies),
-            "--status-fd", str(status_w), "--", *cmd]
-    interrupted = False
-    try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=output, pass_fds=[status_w], start_new_session=True)
-    except OSError as exc:
-        os.close(status_r)
-        os.close(status_w)
-        raise StressError(f"cannot start the launcher: {exc}") from None
-    os.close(status_w)
-    chunks: list[bytes] = []
-    try:
-        _read_to_eof(status_r, chunks)
-        proc.wait()
-    except KeyboardInterrupt:
-        interrupted = True
-        _stop_launcher(proc)
-        try:
-            _read_to_eof(status_r, chunks)
-        except OSError:
-            pass
-    finally:
-        os.close(status_r)
-    parsed = _parse_status(b"".join(chunks))
-    result = _copies_dicts(parsed[1]) if parsed else []
-    if parsed and any(c.exec_errno is not None for c in parsed[1]) and not interrupted:
-        raise StressError(f"cannot run {cmd[0]}: {os.strerror(parsed[1][0].exec_errno or 2)} "
-                          f"(check the command and PATH)")
-    return result, interrupted
-
-
-def _read_to_eof(fd: int, chunks: list[bytes]) -> None:
-    """Append what ``fd`` yields until end of file (kept if interrupted)."""
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return
-        chunks.append(chunk)
-
-
-def _stop_launcher(proc: subprocess.Popen) -> None:
-    """SIGINT to the launcher (it forwards to the copies), then SIGKILL the tree."""
-    import psutil
-
-    for sig, grace in ((signal.SIGINT, 2.0), (signal.SIGKILL, 2.0)):
-        try:
-            if sig == signal.SIGKILL:
-                for child in psutil.Process(proc.pid).children(recursive=True):
-                    try:
-                        child.kill()
-                    except psutil.Error:
-                        pass
-            proc.send_signal(sig)
-        except (ProcessLookupError, psutil.Error):
-            pass
-        try:
-            proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:
-            continue
-
-
-def run_traced(cmd: list[str], copies: int, cwd: str, rdir: Path, output: Any,
-               extra_strace_args: list[str]) -> tuple[dict[str, Any], Any]:
-    """Record N copies and import the log into ``rdir/events.jsonl``.
-
-    Returns (round facts, import stats).  A Ctrl-C during the recording is
-    handled by ``record`` (interrupted=True); during the import it leaves a
-    marked, partial event log and propagates.
-    """
-    from fsrace.tracer.strace_backend import record
-    from fsrace.tracer.strace_import import import_strace
-
-    strace_log = rdir / "strace.log"
-    result = record(cmd, copies=copies, strace_log=strace_log, cwd=cwd,
-                    stdin=subprocess.DEVNULL, stdout=output, stderr=output,
-                    extra_strace_args=extra_strace_args)
-    facts = {"copies_status": _copies_dicts(result.copies), "interrupted": result.interrupted,
-             "seconds_run": result.ended - result.started, "strace_version": result.strace_version,
-             "warnings": list(result.warnings)}
-    header = {"backend": "strace", "command": cmd, "copies": copies,
-              "strace_argv": result.strace_argv, "strace_version": result.strace_version,
-              "start_time": result.started, "created_by": "fsrace stress"}
-    trailer = {"interrupted": result.interrupted, "copies": facts["copies_status"],
-               "exit_status": result.exit_status, "duration": result.ended - result.started,
-               "recorder_warnings": result.warnings}
-    try:
-        stats = import_strace([str(result.strace_log)], str(rdir / "events.jsonl"), command=cmd,
-                              initial_cwd=os.path.abspath(cwd), header_extra=header,
-                              trailer_extra=trailer)
-    finally:
-        for p in (strace_log, strace_log.with_name(strace_log.name + ".stderr")):
-            try:
-                p.unlink()
-            except OSError:
-                pass
-    return facts, stats
-
-
-def analyse_round(rdir: Path) -> dict[str, Any]:
-    """Analyse ``rdir/events.jsonl``, write ``rdir/report.json``, return the report."""
-    from fsrace.analyzers.analyze import analyze_history
-    from fsrace.analyzers.load import load_history
-    from fsrace.reports.report_json import report_dict
-
-    history, header, trailer = load_history([str(rdir / "events.jsonl")])
-    analysis = analyze_history(history, header, trailer)
-    report = report_dict(analysis)
-    tmp = rdir / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2), encoding="utf-8", errors="surrogateescape")
-    tmp.replace(rdir / "report.json")
-    return report
-
-
-def slim_report(report: dict[str, Any]) -> dict[str, Any]:
-    """What the summary keeps of a round's report: findings without instances, root causes."""
-    return {"findings": [{k: v for k, v in f.items() if k != "instances"}
-                         for f in report.get("findings", ())],
-            "root_causes": [{k: v for k, v in rc.items() if k != "example"}
-                            for rc in report.get("root_causes") or ()]}
-
-
-def _site_counts(report: dict[str, Any]) -> tuple[int, int]:
-    """(manifested, latent) race sites at warning or error."""
-    man = lat = 0
-    for f in report.get("findings", ()):
-        if SEVERITY_RANK.get(f.get("severity"), 0) < WARNING:
-            continue
-        if f.get("verdict") == "manifested":
-            man += 1
-        else:
-            lat += 1
-    return man, lat
-
-
-# --------------------------------------------------------------- amplification
-
-def invocation_numbers(events_path: Path, wanted: dict[int, str]) -> dict[int, tuple[int, int]]:
-    """For event ``seq`` -> syscall name, its thread and per-thread invocation number.
-
-    strace counts injections per syscall and per tracee (thread), from 1.
-    Returns seq -> (tid, n).
-    """
-    from fsrace.tracer.eventlog import open_event_log
-
-    names = set(wanted.values())
-    counts: dict[tuple[int, str], int] = {}
-    out: dict[int, tuple[int, int]] = {}
-    log = open_event_log(events_path)
-    for ev in log.events():
-        name = ev.get("syscall")
-        if name not in names:
-            continue
-        tid = ev.get("tid", ev.get("pid"))
-        key = (tid, name)
-        counts[key] = counts.get(key, 0) + 1
-        seq = ev.get("seq")
-        if seq in wanted and wanted[seq] == name:
-            out[seq] = (tid, counts[key])
-    return out
-
-
-def amplify_plans(site: dict[str, Any], rdir: Path) -> list[dict[str, Any]]:
-    """Delay plans for one latent site, mildest first.
-
-    A latent race is two unordered accesses that happened ``gap`` seconds
-    apart in the wrong order for a failure.  Stalling the *earlier* one
-    (delay_enter on its syscall, at its per-thread invocation number) for
-    longer than the gap lets the later one overtake it: the remover then
-    removes what the other is using, or finds the directory refilled.  The
-    ladder: 1.5 x gap and 3 x gap at that one invocation, then 3 x gap on
-    the invocations around it (for multi-threaded programs, where the same
-    operation lands on another thread or invocation from run to run), then
-    the other access's syscall.  Delays are clamped to [1 ms, 2 s].
-    """
-    example = site.get("example") or {}
-    accesses = [a for a in example.get("accesses") or []
-                if a.get("syscall") and a.get("seq") is not None]
-    if not accesses:
-        return []
-    accesses.sort(key=lambda a: (a.get("ts") is None, a.get("ts") or 0, a["seq"]))
-    first, last = accesses[0], accesses[-1]
-    gap = 0.0
-    if first.get("ts") is not None and last.get("ts") is not None:
-        gap = max(0.0, float(last["ts"]) - float(first["ts"]))
-    events = rdir / "events.jsonl"
-    try:
-        numbers = invocation_numbers(events, {a["seq"]: a["syscall"] for a in accesses})
-    except Exception:  # noqa: BLE001 - a missing/damaged log: plan without when=
-        numbers = {}
-
-    def clamp(seconds: float) -> int:
-        return int(min(AMPLIFY_MAX_DELAY, max(AMPLIFY_MIN_DELAY, seconds)) * 1e6)
-
-    plans: list[dict[str, Any]] = []
-    seen: set[tuple] = set()
-
-    def add(acc: dict[str, Any], factor: float, spread: int) -> None:
-        n = numbers.get(acc["seq"], (None, None))[1]
-        if n:
-            when = f"{max(1, n - spread)}..{min(65534, n + spread)}" if spread else str(n)
-        else:
-            when = f"1..{1 + 2 * spread}"
-        delay = clamp(factor * gap)
-        key = (acc["syscall"], delay, when)
-        if key not in seen:
-            seen.add(key)
-            plans.append({"site": site["key"], "target": acc.get("role", "?"),
-                          "syscall": acc["syscall"], "delay_us": delay, "when": when,
-                          "gap_us": int(gap * 1e6)})
-
-    add(first, 1.5, 0)
-    add(first, 3.0, 0)
-    add(first, 3.0, AMPLIFY_SPREAD)
-    if last is not first:
-        add(last, 3.0, AMPLIFY_SPREAD)
-    return plans
-
-
-def inject_args(plan: dict[str, Any]) -> list[str]:
-    """strace arguments for one plan: ``-e inject=NAME:delay_enter=USEC:when=A..B``."""
-    return ["-e", f"inject={plan['syscall']}:delay_enter={plan['delay_us']}:when={plan['when']}"]
-
-
-def describe_plan(plan: dict[str, Any] | None) -> str:
-    if not plan:
-        return "-"
-    return (f"delay {plan['target']}'s {plan['syscall']} by {plan['delay_us'] / 1000:.0f} ms "
-            f"(when={plan['when']})")
 
 
 # --------------------------------------------------------------------- the run
@@ -439,7 +142,7 @@ class StressRun:
         t0 = time.time()
         try:
             if self.setup:
-                _shell(self.setup, "setup", self.cwd)
+                run_shell(self.setup, "setup", self.cwd)
             out_path = rdir / "output.txt"
             with open(out_path, "wb") as output:
                 if traced:
@@ -456,8 +159,8 @@ class StressRun:
                     copies, interrupted = run_untraced(self.cmd, self.copies, self.cwd, output)
                     rec["seconds_run"] = time.time() - t1
             rec["exit_codes"] = [c["signal"] or c["exit_code"] for c in copies]
-            rec["failed"] = _count_failed(copies)
-            rec["failed_output"] = _failed_output(out_path)
+            rec["failed"] = count_failed(copies)
+            rec["failed_output"] = failed_output(out_path)
             if interrupted:
                 rec["interrupted"] = True
                 raise KeyboardInterrupt
@@ -470,9 +173,9 @@ class StressRun:
                 summ = report.get("summary", {})
                 rec["errors"], rec["warnings"], rec["info"] = (
                     summ.get("errors", 0), summ.get("warnings", 0), summ.get("info", 0))
-                rec["manifested_sites"], rec["latent_sites"] = _site_counts(report)
+                rec["manifested_sites"], rec["latent_sites"] = site_counts(report)
             if self.cleanup:
-                _shell(self.cleanup, "cleanup", self.cwd)
+                run_shell(self.cleanup, "cleanup", self.cwd)
             rec["complete"] = True
         except KeyboardInterrupt:
             rec["interrupted"] = True
@@ -607,108 +310,6 @@ class StressRun:
             if not progressed:
                 break
         return number
-
-
-# ------------------------------------------------------------------ rendering
-
-def _example_text(site: dict[str, Any]) -> str:
-    ex = site.get("example") or {}
-    parts = []
-    for acc in ex.get("accesses") or []:
-        parts.append(f"{acc.get('role')} {acc.get('pid')} {acc.get('syscall')} "
-                     f"{printable(acc.get('path'))} = {acc.get('result')}")
-    return "; ".join(parts)
-
-
-def render_summary(data: dict[str, Any], console: Console) -> None:
-    """The end-of-run report (rich Text only; untrusted strings escaped)."""
-    cmd = printable(shlex.join(data["command"]))
-    console.print(Text(f"fsrace stress: {data['rounds_done']} rounds of {data['copies']} "
-                       f"concurrent copies of {cmd}"
-                       + (" (interrupted)" if data["interrupted"] else ""), style="bold"))
-    table = Table(show_header=True, header_style="bold")
-    for col in ("round", "mode", "copies failed", "manifested sites", "latent sites", "seconds"):
-        table.add_column(col, justify="right" if col != "mode" else "left")
-    for r in data["rounds"]:
-        mode = "traced" if r["traced"] else "untraced"
-        if r["amplify"]:
-            mode = "amplified: " + describe_plan(r["amplify"])
-        if not r["complete"]:
-            mode += " (incomplete)"
-        table.add_row(Text(str(r["round"])), Text(printable(mode)),
-                      Text(f"{r['failed']}/{r['copies']}"),
-                      Text(str(r["manifested_sites"]) if r["traced"] else "-"),
-                      Text(str(r["latent_sites"]) if r["traced"] else "-"),
-                      Text(f"{r['seconds_run']:.1f}" if r["seconds_run"] is not None else "-"))
-    console.print(table)
-    causes = [c for c in data.get("root_causes") or ()
-              if SEVERITY_RANK.get(c["severity"], 0) >= WARNING]
-    if data["traced"]:
-        console.print(Text(f"root causes: {len(causes)}", style="bold"))
-        for i, c in enumerate(causes[:MAX_SITES_SHOWN], 1):
-            line = Text(f"  {i}. ")
-            line.append(c["severity"], style="red" if c["severity"] == "error" else "yellow")
-            line.append(f" in {len(c['rounds'])} round{'s' if len(c['rounds']) != 1 else ''}, "
-                        f"{c['failures_explained']} failure"
-                        f"{'s' if c['failures_explained'] != 1 else ''} explained: ")
-            line.append(printable(c.get("statement") or c["key"]))
-            console.print(line)
-            if c.get("fix"):
-                console.print(Text("     fix: " + printable(c["fix"]), style="dim"))
-    sites = [s for s in data["sites"] if SEVERITY_RANK.get(s["severity"], 0) >= WARNING]
-    info = len(data["sites"]) - len(sites)
-    if data["traced"]:
-        plain = len([r for r in data["rounds"] if r["complete"] and r["traced"]
-                     and not r["amplify"]])
-        console.print(Text(f"race sites over {plain} traced rounds: {len(sites)} at warning or "
-                           f"error" + (f" ({info} info sites not shown)" if info else ""),
-                           style="bold"))
-        if sites:
-            st = Table(show_header=True, header_style="bold")
-            for col in ("severity", "kind", "site", "rounds", "manifested in", "example"):
-                st.add_column(col)
-            for s in sites[:MAX_SITES_SHOWN]:
-                st.add_row(Text(s["severity"], style="red" if s["severity"] == "error"
-                                else "yellow"),
-                           Text(s["kind"]), Text(printable(s["site"])),
-                           Text(str(len(s["rounds"]))), Text(str(len(s["rounds_manifested"]))),
-                           Text(_example_text(s)))
-            console.print(st)
-            if len(sites) > MAX_SITES_SHOWN:
-                console.print(Text(f"… and {len(sites) - MAX_SITES_SHOWN} more sites "
-                                   f"(all of them are in summary.json)"))
-    label = "failure rate" + (" (traced)" if data["traced"] else " (untraced)")
-    console.print(Text(f"{label}: {format_rate(data['failure_rate'])} of copies; "
-                       f"{data['rounds_with_failure']} rounds with a failure"))
-    spr = data.get("seconds_per_round") or {}
-    if data["traced"] and data.get("untraced_failure_rate"):
-        console.print(Text(f"failure rate (untraced): {format_rate(data['untraced_failure_rate'])}"
-                           f" of copies"))
-        console.print(Text("note: tracing changes timing (strace stops every traced syscall), "
-                           "so the traced and untraced rates measure different schedules",
-                           style="yellow"))
-    times = ", ".join(f"{k} {v:.1f} s" for k, v in spr.items() if v is not None)
-    if times:
-        console.print(Text(f"mean time per round (copies only): {times}"))
-    amp = data.get("amplify")
-    if amp is not None:
-        console.print(Text(f"amplification: {amp['rounds']} rounds with delay injection",
-                           style="bold"))
-        if not amp["sites"]:
-            console.print(Text("  no latent site to amplify"))
-        for s in amp["sites"]:
-            if s["confirmed"]:
-                verdict = Text("confirmed", style="bold red")
-                how = (f" in round {s['confirmed_in_round']} under "
-                       f"{describe_plan(s['plan'])}")
-            else:
-                verdict = Text("not confirmed", style="dim")
-                how = f" after {len(s['plans_tried'])} plans" if s["plans_tried"] else \
-                    " (no plan could be made or no rounds left)"
-            console.print(Text("  ") + verdict + Text(f" {s['kind']} {printable(s['site'])}"
-                                                      f"{printable(how)}"))
-    for w in data.get("warnings", ()):
-        console.print(Text("warning: " + printable(w), style="yellow"))
 
 
 # ---------------------------------------------------------------- commands
