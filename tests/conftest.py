@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A test run started in the background without job control (`cmd &` in a
+# script, nohup) inherits SIGINT ignored, and so would every fsrace the tests
+# start: their Ctrl-C tests would send a signal nobody hears.  Catching it
+# here gives the programs the tests start the default disposition.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
