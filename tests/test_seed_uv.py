@@ -96,6 +96,23 @@ def test_seed_broken_every_failure_is_explained(tmp_path: Path) -> None:
                 i["victim_pid"] == pid and i["culprit_pid"] in uv_pids and i["culprit_pid"] != pid
                 for i in findings[fid]["instances"])]
         assert kinds_by_other, f"uv pid {pid} is not explained by a race with another uv: {entry}"
+    # The diagnosis (issue 13): at most 3 root causes, the first explains
+    # every failed uv copy, and the default text report says it on one screen.
+    rcs = report["root_causes"]
+    assert 1 <= len(rcs) <= 3, [rc["statement"] for rc in rcs]
+    assert set(rcs[0]["explains"]) == failed_copies, rcs[0]
+    text = subprocess.run([sys.executable, "-m", "fsrace.cli", "analyze", str(log)],
+                          capture_output=True, text=True, timeout=900,
+                          env=dict(env.env, COLUMNS="120")).stdout.splitlines()
+    assert len(text) <= 60, "\n".join(text)
+    first = "\n".join(text[:25])
+    assert f"{len(failed_copies)} of 10 copies" in first and "R1" in first, first
+    assert "site-packages" in first and "no lock" in first and "fix" in first, first
+    for width in ("80", "120"):
+        lines = subprocess.run([sys.executable, "-m", "fsrace.cli", "analyze", str(log)],
+                               capture_output=True, text=True, timeout=900,
+                               env=dict(env.env, COLUMNS=width)).stdout.splitlines()
+        assert max(len(x) for x in lines) <= int(width)
 
 
 @pytest.mark.parametrize("cache", ["cold", "warm"])
@@ -112,5 +129,8 @@ def test_seed_fixed_has_no_warning_in_the_venv(tmp_path: Path, cache: str) -> No
     bad = [f for f in report["findings"] if f["severity"] in ("error", "warning")
            and any(a["path"] and a["path"].startswith(venv) for a in f["accesses"])]
     assert bad == [], json.dumps(bad, indent=1)[:3000]
+    # Nor anywhere else (the cache included): the fix is not a regression.
+    anywhere = [f for f in report["findings"] if f["severity"] in ("error", "warning")]
+    assert anywhere == [], json.dumps(anywhere, indent=1)[:3000]
     # The environment lock is what orders the installs.
     assert report["stats"]["lock_edges"] > 0

@@ -263,8 +263,10 @@ def test_seed_stress_then_compare(tmp_path: Path) -> None:
     # Exit 1 only for sites new in AFTER, and none of them in the project's .venv
     # (a current uv may race harmlessly in its own cache, which BEFORE's uv laid out
     # differently).
-    assert r.returncode == (1 if result["sites_new"] else 0)
-    assert not [s for s in result["sites_new"] if s["site"].startswith("$CWD/.venv")]
+    # The fix as the upstream shipped it: every site fixed, none new, exit 0
+    # (versioned cache folders, sdists-v9 vs sdists-v11, are one site).
+    assert result["sites_new"] == [], result["sites_new"]
+    assert r.returncode == 0
     assert result["difference"]["significant"] is True or before["failure_rate"]["failed"] < 5
     fixed = {s["key"]: s for s in result["sites_fixed"]}
     for s in venv_sites:
