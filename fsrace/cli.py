@@ -219,23 +219,14 @@ def export_cmd(store: str, output: str) -> None:
 
     The output is the log `fsrace import -o NAME.jsonl` writes for the same input.
     """
-    from fsrace.tracer.outputs import AtomicOutput, OutputError, describe_os_error
+    from fsrace.tracer.outputs import AtomicOutput
     from fsrace.tracer.store_export import export_store
 
     console = err_console()
     check_outputs(output, [store], "event log")
     out = AtomicOutput(output)
-    try:
+    with out.writing("event log", passing=(BrokenPipeError,)):
         stats = export_store(store, out.path, name=store, output_name=output)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        out.discard()
-        raise OutputError(f"cannot write the event log {output}: "
-                          f"{describe_os_error(exc)}") from None
-    except BaseException:
-        out.discard()
-        raise
     out.commit()
     console.print(Text(f"{stats.events} events exported to {printable(output)}"))
     if not stats.complete:

@@ -30,27 +30,21 @@ def run_import(inputs: list[str], output: str, console: Console, **kwargs: Any):
     older file of that name untouched; an interrupted one (Ctrl-C, SIGTERM,
     SIGHUP) leaves a valid log of what was read, marked interrupted.
     """
-    from fsrace.tracer.outputs import AtomicOutput, OutputError, describe_os_error
+    from fsrace.tracer.outputs import AtomicOutput
     from fsrace.tracer.strace_import import import_strace
     from fsrace.tracer.termination import signals_deferred
 
     check_outputs(output, inputs, "event log")
     out = AtomicOutput(output)
     try:
-        with byte_progress(console, "importing") as on_progress:
+        with out.writing("event log", passing=(KeyboardInterrupt,)), \
+                byte_progress(console, "importing") as on_progress:
             stats = import_strace(inputs, out.path, on_progress=on_progress, **kwargs)
     except KeyboardInterrupt as exc:   # also SIGTERM/SIGHUP: the log has its trailer
         with signals_deferred():
             if out.direct or os.path.exists(out.path):
                 out.commit()
                 exc.fsrace_kept = kept_message(output)   # type: ignore[attr-defined]
-        raise
-    except OSError as exc:
-        out.discard()
-        raise OutputError(f"cannot write the event log {output}: "
-                          f"{describe_os_error(exc)}") from None
-    except BaseException:
-        out.discard()
         raise
     with signals_deferred():
         out.commit()

@@ -24,7 +24,8 @@ import os
 import re
 import stat
 import tempfile
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 #: A partial file fsrace writes beside its output: .NAME.PID.partial[.gz]
 _PARTIAL = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.partial(?:\.gz)?$")
@@ -185,6 +186,29 @@ class AtomicOutput:
         except OSError as exc:
             self.discard()
             raise OutputError(f"cannot write {self.output}: {describe_os_error(exc)}") from None
+
+    @contextmanager
+    def writing(self, what: str,
+                passing: tuple[type[BaseException], ...] = ()) -> Iterator["AtomicOutput"]:
+        """Guard the writing of the output (not its commit).
+
+        An OSError becomes an OutputError that names the output and the
+        reason (``what`` is the kind of output, e.g. "event log"); on any
+        other way out the partial file is discarded.  Exceptions in
+        ``passing`` go up untouched, the partial file kept, for the caller
+        to decide (keep what an interrupted write wrote, say).
+        """
+        try:
+            yield self
+        except passing:
+            raise
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"cannot write the {what} {self.output}: "
+                              f"{describe_os_error(exc)}") from None
+        except BaseException:
+            self.discard()
+            raise
 
     def discard(self) -> None:
         """Remove the partial file (the final name is left as it was)."""
