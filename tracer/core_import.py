@@ -103,7 +103,7 @@ class CoreImporter:
                     try:
                         text, n = feed(block)
                         if n:
-                            self._lines(text.decode("ascii"), n)
+                            self._lines(text, n)
                     finally:
                         CRITICAL.depth -= guard
                     if guard and CRITICAL.pending is not None and not CRITICAL.depth:
@@ -157,7 +157,7 @@ class CoreImporter:
         if self._lines is not None:
             text, n = self._core.finish_json()
             if n:
-                self._lines(text.decode("ascii"), n)
+                self._lines(text, n)
         else:
             self._out(self._core.finish())
         self._finished = True

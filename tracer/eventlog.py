@@ -71,6 +71,11 @@ class EventLogWriter:
         # Bound once: the encoder is called once per event on the hot path.
         self._dumps = json.JSONEncoder(separators=(",", ":")).encode
         self._write = self._out.write
+        # Encoded event lines (bytes from the compiled core) go straight to
+        # the binary layer under the text one, skipping a decode and an
+        # encode of every byte; text written since must reach it first.
+        self._raw = getattr(self._out, "buffer", None)
+        self._text_pending = True
         # In the main thread a Ctrl-C/SIGTERM must not land inside a write
         # (io drops what it had buffered): it is held until the event is out.
         if threading.current_thread() is threading.main_thread():
@@ -80,18 +85,27 @@ class EventLogWriter:
         """Append one event."""
         self._write(self._dumps(event))
         self._write("\n")
+        self._text_pending = True
         self.count += 1
 
-    def write_lines(self, text: str, count: int) -> None:
+    def write_lines(self, text: str | bytes, count: int) -> None:
         """Append ``count`` events already encoded as JSON Lines (the
-        compiled core writes each line as ``write`` would)."""
+        compiled core writes each line as ``write`` would), as text or as
+        ASCII bytes."""
         # Only the main thread's writes are guarded: signals are handled
         # there; a guard counted from the live-import thread would hold a
         # Ctrl-C that nothing then raises.
         guard = threading.current_thread() is threading.main_thread()
         CRITICAL.depth += guard
         try:
-            self._write(text)
+            if isinstance(text, str) or self._raw is None:
+                self._write(text if isinstance(text, str) else text.decode("ascii"))
+                self._text_pending = True
+            else:
+                if self._text_pending:
+                    self._out.flush()
+                    self._text_pending = False
+                self._raw.write(text)
             self.count += count
         finally:
             CRITICAL.depth -= guard
@@ -104,6 +118,7 @@ class EventLogWriter:
         try:
             self._write(line)
             self._write("\n")
+            self._text_pending = True
             self.count += 1
         finally:
             CRITICAL.depth -= 1

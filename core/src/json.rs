@@ -37,15 +37,46 @@ fn char_escape(out: &mut Vec<u8>, c: u32) {
     }
 }
 
+/// Bytes copied as they are inside a JSON string: printable ASCII but `"`
+/// and `\\`.
+const fn plain_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    t
+}
+static PLAIN: [bool; 256] = plain_table();
+
 /// A str value (bytes decoded with surrogateescape) as a JSON string.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    if s.iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
-        out.extend_from_slice(s);
-    } else {
-        for chunk in s.utf8_chunks() {
+    let mut i = 0;
+    while i < s.len() {
+        // copy the run of plain bytes in one go
+        let start = i;
+        while i < s.len() && PLAIN[s[i] as usize] {
+            i += 1;
+        }
+        out.extend_from_slice(&s[start..i]);
+        if i >= s.len() {
+            break;
+        }
+        let b = s[i];
+        if b < 0x80 {
+            char_escape(out, u32::from(b));
+            i += 1;
+            continue;
+        }
+        // non-ASCII: decode up to the next ASCII byte (surrogateescape)
+        let end = s[i..]
+            .iter()
+            .position(|&c| c < 0x80)
+            .map_or(s.len(), |k| i + k);
+        for chunk in s[i..end].utf8_chunks() {
             for ch in chunk.valid().chars() {
                 char_escape(out, ch as u32);
             }
@@ -53,8 +84,69 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
                 u_escape(out, 0xdc00 | u32::from(b));
             }
         }
+        i = end;
     }
     out.push(b'"');
+}
+
+/// An int as decimal digits (without `fmt`).
+pub fn int(out: &mut Vec<u8>, v: i64) {
+    let mut tmp = [0u8; 20];
+    let mut k = tmp.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        k -= 1;
+        tmp[k] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&tmp[k..]);
+}
+
+/// The common float of a log, a timestamp or duration in microseconds
+/// (`1795816365.090711`, `0.0125`): when `f` is the double nearest to a
+/// value with at most 6 decimals and its repr is not scientific, that
+/// value with its trailing zeros cut is Python's repr (below 2**32 the
+/// doubles are closer than 1e-6, so no shorter text names the same one).
+fn micro_float(out: &mut Vec<u8>, f: f64) -> bool {
+    let a = f.abs();
+    if !(1e-4..4294967296.0).contains(&a) {
+        return false;
+    }
+    let n = (a * 1e6).round();
+    if n / 1e6 != a {
+        return false;
+    }
+    let n = n as u64;
+    if f < 0.0 {
+        out.push(b'-');
+    }
+    int(out, (n / 1_000_000) as i64);
+    out.push(b'.');
+    let mut frac = n % 1_000_000;
+    let mut width = 6;
+    if frac == 0 {
+        out.push(b'0');
+        return true;
+    }
+    while frac.is_multiple_of(10) {
+        frac /= 10;
+        width -= 1;
+    }
+    let mut tmp = [b'0'; 6];
+    let mut k = width;
+    while frac > 0 && k > 0 {
+        k -= 1;
+        tmp[k] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.extend_from_slice(&tmp[..width]);
+    true
 }
 
 /// `float.__repr__` (and JSON's `NaN`/`Infinity`).
@@ -75,6 +167,14 @@ pub fn float(out: &mut Vec<u8>, f: f64) {
         });
         return;
     }
+    if !micro_float(out, f) {
+        shortest_float(out, f);
+    }
+}
+
+/// `float.__repr__` of a finite non-zero float, from Rust's shortest
+/// round-trip digits.
+fn shortest_float(out: &mut Vec<u8>, f: f64) {
     // shortest round-trip digits: "d.ddde±x", formatted on the stack
     let mut tmp = [0u8; 48];
     let mut cur = std::io::Cursor::new(&mut tmp[..]);
@@ -141,9 +241,7 @@ pub fn value(out: &mut Vec<u8>, v: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(PyInt::Small(i)) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(PyInt::Small(i)) => int(out, *i),
         Value::Int(PyInt::Big(s)) => out.extend_from_slice(s.as_bytes()),
         Value::Float(f) => float(out, *f),
         Value::Str(s) => string(out, s),
@@ -196,6 +294,47 @@ mod tests {
         assert_eq!(f(123.0), "123.0");
         assert_eq!(f(-2.5e-7), "-2.5e-07");
         assert_eq!(f(1.5e300), "1.5e+300");
+        assert_eq!(f(0.0125), "0.0125");
+        assert_eq!(f(1796238368.7432601), "1796238368.7432601");
+        assert_eq!(f(1796238368.74326), "1796238368.74326");
+        assert_eq!(f(-3.5), "-3.5");
+        assert_eq!(f(4294967295.5), "4294967295.5");
+        assert_eq!(f(1e10), "10000000000.0");
+    }
+
+    #[test]
+    fn micro_floats_agree_with_the_general_path() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..300_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = match i % 3 {
+                0 => (x % 4_000_000_000_000_000) as f64 / 1e6,
+                1 => (x % 100_000_000) as f64 / 1e6 + 1.796e9,
+                _ => f64::from_bits(x) % 5e9,
+            };
+            if !f.is_finite() || f == 0.0 {
+                continue;
+            }
+            a.clear();
+            b.clear();
+            if micro_float(&mut a, f) {
+                shortest_float(&mut b, f);
+                assert_eq!(a, b, "{f:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ints_as_python() {
+        let mut o = Vec::new();
+        for v in [0, 7, -7, 1234567890, i64::MIN, i64::MAX] {
+            o.clear();
+            int(&mut o, v);
+            assert_eq!(String::from_utf8(o.clone()).unwrap(), v.to_string());
+        }
     }
 
     #[test]

@@ -99,17 +99,25 @@ fn event<'py>(py: Python<'py>, ev: &Event) -> PyResult<Bound<'py, PyDict>> {
 #[pyclass(name = "Importer", module = "fsrace._core")]
 struct PyImporter {
     inner: Importer,
+    /// The JSON text of a block, kept between blocks (its pages stay mapped).
+    jbuf: Vec<u8>,
 }
 
 impl PyImporter {
     fn take_json<'py>(&mut self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize) {
-        let mut buf = Vec::with_capacity(self.inner.out.len() * 256);
+        let buf = &mut self.jbuf;
+        buf.clear();
         let n = self.inner.out.len();
         for ev in self.inner.out.drain(..) {
-            crate::json::event(&mut buf, &ev);
+            crate::json::event(buf, &ev);
             buf.push(b'\n');
         }
-        (PyBytes::new(py, &buf), n)
+        let bytes = PyBytes::new(py, buf);
+        // a block of an unusual size does not keep its memory for good
+        if buf.capacity() > 64 << 20 {
+            *buf = Vec::new();
+        }
+        (bytes, n)
     }
 
     fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -129,6 +137,7 @@ impl PyImporter {
     fn new(initial_cwd: Option<Vec<u8>>) -> Self {
         PyImporter {
             inner: Importer::new(initial_cwd),
+            jbuf: Vec::new(),
         }
     }
 
