@@ -97,10 +97,8 @@ def main() -> int:
     if args.record:
         sys.path.insert(0, str(ROOT / "bench"))
         import seed_workload as seed
-        env = seed.prepare(args.version)
-        seed.reset(env)
         log = log or os.path.join(tempfile.mkdtemp(prefix="bench-core-"), "seed.log")
-        seed.run_group(env, 10, seed.strace_argv(Path(log)), out_dir=Path(log + ".stderr"))
+        seed.trace_round(Path(log), args.version)
     if not log:
         ap.error("give a strace log or --record")
     with open(log, "rb") as fh:

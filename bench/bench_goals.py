@@ -74,10 +74,7 @@ def main() -> int:
         if log is None:
             import seed_workload as seed
             log = os.path.join(tmp, "seed.log")
-            env = seed.prepare(seed.BROKEN_VERSION)
-            seed.reset(env)
-            seed.run_group(env, 10, wrapper=seed.strace_argv(Path(log)),
-                           out_dir=Path(tmp, "stderr"))
+            seed.trace_round(Path(log))
         size = os.path.getsize(log)
         with open(log, "rb") as fh:
             lines = sum(1 for _ in fh)

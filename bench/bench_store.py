@@ -84,10 +84,8 @@ def record_seed_round(folder: str) -> str:
     """Record one seed round (10 concurrent uv 0.6.11 syncs) under strace."""
     import seed_workload as seed
 
-    env = seed.prepare(seed.BROKEN_VERSION)
-    seed.reset(env)
     log = Path(folder) / "seed.log"
-    seed.run_group(env, 10, seed.strace_argv(log), out_dir=Path(folder) / "stderr")
+    seed.trace_round(log)
     return str(log)
 
 

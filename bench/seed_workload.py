@@ -333,6 +333,16 @@ def _cmd_race(a) -> int:
     return 0
 
 
+def trace_round(log: Path, version: str = BROKEN_VERSION, n: int = 10) -> list["UvRun"]:
+    """Record one round (``n`` concurrent syncs of a fresh ``.venv``) under one ``strace -f`` into ``log``.
+
+    Each process's stderr goes to ``LOG.stderr/``.  The benchmarks' default input.
+    """
+    env = prepare(version)
+    reset(env)
+    return run_group(env, n, strace_argv(log), out_dir=Path(str(log) + ".stderr"))
+
+
 def _cmd_trace(a) -> int:
     env = prepare(a.version, a.root)
     log = Path(a.log).absolute()
